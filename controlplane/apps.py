@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class ControlplaneConfig(AppConfig):
+    name = "controlplane"
+    verbose_name = "Control plane"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from . import roles, signals
+
+        # Later migrations add permissions; re-grant them to the roles after every migrate.
+        post_migrate.connect(roles.sync_roles_after_migrate, sender=self)
+        # Logins, logouts, failed logins and lockouts are audited.
+        signals.connect()

@@ -1,0 +1,13 @@
+"""The Celery application: tasks are discovered in each app's `tasks.py`; beat reads django-celery-beat's tables."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
+
+app = Celery("controlplane")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from controlplane.graphql import ControlPlaneGraphQLView
+from controlplane.schema import schema
+
+admin.site.site_header = "Prefect control plane"
+admin.site.site_title = "Control plane"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("graphql/", ControlPlaneGraphQLView.as_view(schema=schema), name="graphql"),
+]

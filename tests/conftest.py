@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from controlplane.stack import ManagedProcess
+from tests.prefect_helpers import start_flow_server
+from tests.prefect_server import PrefectTestServer
+
+# A flow that runs inside the test process must talk to the test server, never to a server on the default port.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[PrefectTestServer]:
+    """One real Prefect server for the whole session; `settings.PREFECT_API_URL` points at it."""
+    server = PrefectTestServer()
+    server.start()
+    previous = settings.PREFECT_API_URL
+    settings.PREFECT_API_URL = server.api_url
+    try:
+        yield server
+    finally:
+        settings.PREFECT_API_URL = previous
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def served_flows(prefect_server: PrefectTestServer) -> Iterator[ManagedProcess]:
+    """The flows of `flows/` served against the session's Prefect server, as `make run` serves them."""
+    process = start_flow_server(prefect_server)
+    yield process
+    process.stop()

@@ -1,0 +1,145 @@
+"""Helpers for tests that need Prefect to execute runs: serve the flows of `flows/` as `make run` does, find a
+served deployment, wait for a run to finish."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from controlplane.stack import ManagedProcess
+from flows.serve import ETL_DEPLOYMENT, HEALTH_CHECK_DEPLOYMENT
+from tests.prefect_server import PrefectTestServer
+from workflows import prefect_api
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FINAL_STATE_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def start_flow_server(server: PrefectTestServer) -> ManagedProcess:
+    """`python -m flows.serve` against the test server, polling every second; returns once both are served."""
+    env = {**server.client_env(), "PREFECT_RUNNER_POLL_FREQUENCY": "1", "HEALTH_CHECK_INTERVAL_SECONDS": "3600"}
+    process = ManagedProcess(
+        "serve", [sys.executable, "-m", "flows.serve"], env, log_file=server.home / "serve.log", cwd=REPO_ROOT
+    ).start()
+    wait_for_deployments(process, {HEALTH_CHECK_DEPLOYMENT, ETL_DEPLOYMENT})
+    return process
+
+
+def serve_etl_deployment(server: PrefectTestServer, name: str) -> ManagedProcess:
+    """A second serve process with one deployment of the example pipeline, `name`, for a test that needs a
+    deployment no other test has runs of; stop it when done."""
+    program = f"from flows.etl_pipeline import etl_pipeline; etl_pipeline.serve(name={name!r})"
+    env = {**server.client_env(), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    process = ManagedProcess(
+        f"serve-{name}", [sys.executable, "-c", program], env, log_file=server.home / f"serve-{name}.log", cwd=REPO_ROOT
+    ).start()
+    try:
+        wait_for_deployments(process, {name})
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
+def wait_for_deployments(process: ManagedProcess, names: set[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.is_alive(), "flows.serve exited"
+        if names <= {d["name"] for d in served_deployments()}:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"deployments {names} not served within {timeout}s")
+
+
+def served_deployments() -> list[dict[str, Any]]:
+    return [deployment for page in prefect_api.iter_deployments() for deployment in page]
+
+
+def deployment_id(name: str) -> str:
+    return next(d["id"] for d in served_deployments() if d["name"] == name)
+
+
+def wait_for_run(
+    flow_run_id: Any, accept: Callable[[dict[str, Any]], bool], wanted: str, timeout: float = 90
+) -> dict[str, Any]:
+    """Poll Prefect until `accept(run)`; returns the run's JSON. `wanted` says what was awaited, for the failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = prefect_api.read_flow_run(flow_run_id)
+        if accept(run):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"flow run {flow_run_id} is {run['state_name']} after {timeout}s, wanted {wanted}")
+        time.sleep(0.3)
+
+
+def wait_for_state(flow_run_id: Any, wanted: set[str], timeout: float = 60) -> dict[str, Any]:
+    return wait_for_run(flow_run_id, lambda run: run["state_type"] in wanted, f"a state in {wanted}", timeout)
+
+
+def wait_until_final(flow_run_id: Any, timeout: float = 90) -> dict[str, Any]:
+    """Poll Prefect until the run is in a final state; returns the run's JSON."""
+    return wait_for_state(flow_run_id, FINAL_STATE_TYPES, timeout)
+
+
+# --- Building Prefect objects directly through its REST API (sync/listener tests) ----------------------------------
+
+
+def prefect_request(method: str, path: str, body: dict[str, Any] | None = None, attempts: int = 10) -> httpx.Response:
+    """A request to the test server; retries its 503 "database is locked" (SQLite under its own background
+    services and the served flows); raises on any other error status."""
+    for attempt in range(attempts):
+        response = httpx.request(method, f"{prefect_api.api_url()}{path}", json=body, timeout=30)
+        if response.status_code != 503 or attempt == attempts - 1:
+            break
+        time.sleep(0.2 * (attempt + 1))
+    return response
+
+
+def prefect_post(path: str, body: dict[str, Any]) -> Any:
+    response = prefect_request("POST", path, body)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def prefect_delete(path: str) -> None:
+    prefect_request("DELETE", path).raise_for_status()
+
+
+def create_deployment_in_prefect(name: str, work_pool: str = "test-pool", **fields: Any) -> dict[str, Any]:
+    """A flow named `name`, and a deployment `name` of it in `work_pool` (created if needed); returns the deployment."""
+    pool = prefect_request("POST", "/work_pools/", {"name": work_pool, "type": "process"})
+    assert pool.status_code in (201, 409), pool.text
+    flow = prefect_post("/flows/", {"name": name})
+    body = {"name": name, "flow_id": flow["id"], "work_pool_name": work_pool, "enforce_parameter_schema": False}
+    return prefect_post("/deployments/", {**body, **fields})
+
+
+def create_flow_run_in_prefect(deployment: dict[str, Any], name: str, **fields: Any) -> dict[str, Any]:
+    """A Scheduled run of `deployment`, created as Prefect's UI does (so it lands in the deployment's work queue);
+    extra fields go into the POST body."""
+    body = {"name": name, **fields}
+    body.setdefault("state", {"type": "SCHEDULED", "name": "Scheduled"})
+    return prefect_post(f"/deployments/{deployment['id']}/create_flow_run", body)
+
+
+def set_state_in_prefect(flow_run_id: str, state_type: str, name: str, force: bool = False) -> dict[str, Any]:
+    result = prefect_post(
+        f"/flow_runs/{flow_run_id}/set_state", {"state": {"type": state_type, "name": name}, "force": force}
+    )
+    assert result["status"] == "ACCEPT", result
+    return result
+
+
+def delete_flow_run_in_prefect(flow_run_id: str) -> None:
+    prefect_delete(f"/flow_runs/{flow_run_id}")
+
+
+def flow_runs_in_prefect(flow_id: str) -> list[dict[str, Any]]:
+    body = {"flows": {"id": {"any_": [flow_id]}}, "sort": "EXPECTED_START_TIME_DESC"}
+    return [run for page in prefect_api.iter_pages("/flow_runs/filter", body) for run in page]

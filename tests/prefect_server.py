@@ -1,0 +1,35 @@
+"""A real Prefect server for the tests: its own process, SQLite file and port, which a test can stop and restart
+(e.g. to kill Prefect in the middle of a sync)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from controlplane.stack import ManagedProcess, free_port, prefect_server_command, prefect_server_env, wait_for_prefect
+
+STARTUP_TIMEOUT_SECONDS = 90
+
+
+class PrefectTestServer:
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="cp-prefect-"))
+        self.port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.env = prefect_server_env(self.home, self.port)
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        self.process = ManagedProcess(
+            "prefect-test", prefect_server_command("127.0.0.1", self.port), self.env, log_file=self.home / "server.log"
+        ).start()
+        wait_for_prefect(self.api_url, STARTUP_TIMEOUT_SECONDS, self.process.is_alive)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+            self.process = None
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for a process (flow server, worker) that talks to this server."""
+        return {"PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.home / "client")}
