@@ -1,0 +1,197 @@
+"""The mirror of Prefect: flows, deployments, work pools and flow runs, as last read from the Prefect API.
+
+Rows are written only by `workflows.sync` and `workflows.services`; the admin and GraphQL read them. Rows are
+never deleted because Prefect deleted them: they are marked `deleted_in_prefect` so history survives.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class StateType(models.TextChoices):
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    CRASHED = "CRASHED"
+    PAUSED = "PAUSED"
+    CANCELLING = "CANCELLING"
+
+
+TERMINAL_STATE_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+
+
+class MirroredObject(models.Model):
+    """Fields every mirrored Prefect object has."""
+
+    prefect_id = models.UUIDField(unique=True)
+    created_in_prefect = models.DateTimeField(null=True, blank=True)
+    updated_in_prefect = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(auto_now=True)
+    deleted_in_prefect = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class WorkPool(MirroredObject):
+    name = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    is_paused = models.BooleanField(default=False)
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Flow(MirroredObject):
+    name = models.CharField(max_length=255, unique=True)
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deployment(MirroredObject):
+    name = models.CharField(max_length=255)
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="deployments")
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    paused = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, blank=True)
+    schedules_summary = models.TextField(blank=True)
+    parameter_openapi_schema = models.JSONField(default=dict, blank=True)
+    default_parameters = models.JSONField(default=dict, blank=True)
+    work_pool = models.ForeignKey(
+        WorkPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
+    )
+    work_queue_name = models.CharField(max_length=255, blank=True)
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["flow__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["flow", "name"], name="deployment_unique_per_flow")]
+
+    def __str__(self) -> str:
+        return f"{self.flow.name}/{self.name}"
+
+    @property
+    def full_name(self) -> str:
+        """The `flow-name/deployment-name` form Prefect's CLI and API use."""
+        return str(self)
+
+
+class FlowRun(MirroredObject):
+    name = models.CharField(max_length=255)
+    # No single-column indexes on these three: the composite `(fk, -expected_start_time)` indexes below lead with
+    # the same column, and every index is paid for on each row the sync upserts.
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="runs", db_index=False)
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", db_index=False
+    )
+    work_pool = models.ForeignKey(
+        WorkPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs", db_index=False
+    )
+    work_queue_name = models.CharField(max_length=255, blank=True)
+    state_type = models.CharField(max_length=20, choices=StateType.choices, blank=True)
+    state_name = models.CharField(max_length=100, blank=True)
+    state_timestamp = models.DateTimeField(null=True, blank=True)
+    state_message = models.TextField(blank=True)
+    prefect_state_id = models.UUIDField(null=True, blank=True)
+    expected_start_time = models.DateTimeField(null=True, blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    total_run_time = models.FloatField(default=0.0, help_text="seconds")
+    run_count = models.PositiveIntegerField(default=0)
+    parameters = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    parent_task_run_id = models.UUIDField(null=True, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subflow_runs")
+    # The parent run's Prefect id (found through `parent_task_run_id`), kept so the `parent` link can be made when
+    # the parent reaches the mirror after its subflow run.
+    parent_prefect_id = models.UUIDField(null=True, blank=True, db_index=True)
+    created_by = models.CharField(max_length=255, blank=True)
+    # Whatever else Prefect sent that we do not model, kept so an unknown field is stored rather than lost.
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-expected_start_time"]
+        permissions = [
+            ("trigger_run", "Can trigger a run of a deployment"),
+            ("cancel_run", "Can cancel a flow run"),
+            ("retry_run", "Can retry a flow run"),
+        ]
+        indexes = [
+            models.Index(fields=["-expected_start_time"], name="flowrun_expected_idx"),
+            models.Index(fields=["-start_time"], name="flowrun_start_idx"),
+            models.Index(fields=["-end_time"], name="flowrun_end_idx"),
+            models.Index(fields=["state_type", "-expected_start_time"], name="flowrun_state_expected_idx"),
+            models.Index(fields=["flow", "-expected_start_time"], name="flowrun_flow_expected_idx"),
+            models.Index(fields=["deployment", "-expected_start_time"], name="flowrun_depl_expected_idx"),
+            models.Index(fields=["work_pool", "-expected_start_time"], name="flowrun_pool_expected_idx"),
+            models.Index(fields=["name"], name="flowrun_name_idx"),
+            # `name LIKE 'prefix%'` (admin search) can use an index on PostgreSQL only with the pattern opclass.
+            models.Index(fields=["name"], name="flowrun_name_prefix_idx", opclasses=["varchar_pattern_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state_type in TERMINAL_STATE_TYPES
+
+
+class FlowRunStateChange(models.Model):
+    """One state a run entered, kept here so the history outlives Prefect's own retention."""
+
+    # Indexed by the composite `(flow_run, at)` below.
+    flow_run = models.ForeignKey(FlowRun, on_delete=models.CASCADE, related_name="state_changes", db_index=False)
+    prefect_state_id = models.UUIDField(null=True, blank=True, unique=True)
+    from_state_type = models.CharField(max_length=20, blank=True)
+    from_state_name = models.CharField(max_length=100, blank=True)
+    to_state_type = models.CharField(max_length=20, choices=StateType.choices)
+    to_state_name = models.CharField(max_length=100, blank=True)
+    at = models.DateTimeField()
+    message = models.TextField(blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["flow_run", "at"]
+        indexes = [models.Index(fields=["flow_run", "at"], name="statechange_run_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.from_state_type or '∅'} → {self.to_state_type} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SyncStatus(models.Model):
+    """Health of one sync stream (flow runs, deployments, …): data for the admin and the health page."""
+
+    stream = models.CharField(max_length=50, unique=True)
+    cursor = models.DateTimeField(null=True, blank=True, help_text="Window start for the next incremental read.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_duration_seconds = models.FloatField(null=True, blank=True)
+    last_rows_written = models.PositiveIntegerField(default=0)
+    total_rows_written = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "sync status"
+        ordering = ["stream"]
+
+    def __str__(self) -> str:
+        return self.stream

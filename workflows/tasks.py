@@ -1,0 +1,37 @@
+"""Celery tasks of the mirror: thin wrappers that call `workflows.sync` / `workflows.retention` and log the outcome.
+
+Scheduled by django-celery-beat (PeriodicTasks created by migration 0002, editable in the admin).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from celery import shared_task
+
+from workflows import prefect_api
+from workflows.retention import prune_old_runs
+from workflows.sync import sync_prefect
+
+logger = logging.getLogger(__name__)
+
+SYNC_TASK = "workflows.sync_prefect_mirror"
+PRUNE_TASK = "workflows.prune_mirrored_runs"
+
+
+@shared_task(name=SYNC_TASK, ignore_result=True)
+def sync_prefect_mirror(full: bool = False) -> dict[str, Any]:
+    """One sync tick. Prefect down: one clear error line (also in SyncStatus), cursor kept, next tick catches up."""
+    try:
+        result = sync_prefect(full=full)
+    except prefect_api.PrefectError as exc:
+        logger.error("Prefect sync failed, will retry next tick: %s", exc)
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, **asdict(result)}
+
+
+@shared_task(name=PRUNE_TASK, ignore_result=True)
+def prune_mirrored_runs() -> int:
+    return prune_old_runs()
