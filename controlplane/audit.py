@@ -1,0 +1,239 @@
+"""The tamper-evident audit log: who did what, chained by HMAC so an altered or removed row is detected.
+
+Each event stores `prev_hash` (the hash of the event before it) and
+`hash = HMAC-SHA256(AUDIT_HMAC_KEY, prev_hash + canonical JSON of the event)`. Appends are serialised (an
+advisory lock on PostgreSQL; SQLite's IMMEDIATE transactions already serialise writers) so two writers never
+chain onto the same predecessor. `verify_chain()` recomputes every link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+
+from controlplane.models import AuditEvent, AuditOutcome
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.http import HttpRequest
+
+    from controlplane.models import ApiToken
+
+GENESIS_HASH = "0" * 64
+SYSTEM_LABEL = "system"
+# Any constant shared by every writer: the key of the PostgreSQL advisory lock that serialises chain appends.
+_CHAIN_LOCK_KEY = 7_314_002_611
+_USER_AGENT_MAX = 500
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user (through the admin, or through an API token), or the system (Celery, commands)."""
+
+    user: AbstractBaseUser | AnonymousUser | None
+    token: ApiToken | None = None
+    ip_address: str | None = None
+    user_agent: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.token is not None:
+            return f"{self.token.user.get_username()} (token:{self.token.name})"
+        if self.user is None:
+            return SYSTEM_LABEL
+        if not self.user.is_authenticated:
+            return "anonymous"
+        return self.user.get_username()
+
+    @property
+    def is_system(self) -> bool:
+        return self.user is None and self.token is None
+
+    def has_perm(self, permission: str) -> bool:
+        """The system may do anything; a user (or token, acting as its user) needs the Django permission."""
+        if self.is_system:
+            return True
+        user = self.token.user if self.token is not None else self.user
+        return bool(user and user.is_active and user.has_perm(permission))
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> Actor:
+        return cls(
+            user=getattr(request, "user", None),
+            token=getattr(request, "api_token", None),
+            ip_address=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:_USER_AGENT_MAX],
+        )
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(user=None)
+
+    @classmethod
+    def for_user(cls, user: AbstractBaseUser) -> Actor:
+        return cls(user=user)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The peer address. Behind a TLS proxy (SECURE_PROXY_SSL_HEADER set) the first X-Forwarded-For hop."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+# --- Hashing ------------------------------------------------------------------------------------------------------
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+
+
+def _normalised_json(value: Any) -> Any:
+    """What a JSONField gives back after a round trip, so the hash at write time equals the hash at verify time."""
+    return None if value is None else json.loads(_canonical_json(value))
+
+
+def _event_content(event: AuditEvent) -> dict[str, Any]:
+    occurred_at: datetime = event.occurred_at
+    return {
+        "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_user_id": event.actor_user_id,
+        "actor_token_id": event.actor_token_id,
+        "actor_label": event.actor_label,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "before": event.before,
+        "after": event.after,
+        "outcome": event.outcome,
+        "message": event.message,
+        "ip_address": event.ip_address,
+        "user_agent": event.user_agent,
+    }
+
+
+def compute_hash(event: AuditEvent) -> str:
+    payload = (event.prev_hash + _canonical_json(_event_content(event))).encode()
+    return hmac.new(settings.AUDIT_HMAC_KEY.encode(), payload, hashlib.sha256).hexdigest()
+
+
+# --- Appending ----------------------------------------------------------------------------------------------------
+
+
+def record_audit_event(
+    actor: Actor,
+    action: str,
+    *,
+    target_type: str,
+    target_id: str | int | None,
+    before: Any = None,
+    after: Any = None,
+    outcome: str = AuditOutcome.SUCCESS,
+    message: str = "",
+) -> AuditEvent:
+    """Append one event to the chain. Joins the caller's transaction, so it commits (or rolls back) with it."""
+    event = AuditEvent(
+        occurred_at=timezone.now(),
+        actor_user=_actor_user(actor),
+        actor_token=actor.token,
+        actor_label=actor.label[:255],
+        action=action,
+        target_type=target_type,
+        target_id="" if target_id is None else str(target_id),
+        before=_normalised_json(before),
+        after=_normalised_json(after),
+        outcome=AuditOutcome(outcome),
+        message=message,
+        ip_address=_normalised_ip(actor.ip_address),
+        user_agent=actor.user_agent[:_USER_AGENT_MAX],
+    )
+    with transaction.atomic():
+        _lock_chain()
+        last = AuditEvent.objects.order_by("-id").only("hash").first()
+        event.prev_hash = last.hash if last else GENESIS_HASH
+        event.hash = compute_hash(event)
+        event.save(force_insert=True)
+    return event
+
+
+def _normalised_ip(address: str | None) -> str | None:
+    """The form PostgreSQL's inet column gives back (e.g. compressed IPv6), so the hash survives the round trip."""
+    if not address:
+        return None
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def _actor_user(actor: Actor) -> Any:
+    if actor.token is not None:
+        return actor.token.user
+    if actor.user is not None and actor.user.is_authenticated:
+        return actor.user
+    return None
+
+
+def _lock_chain() -> None:
+    """Serialise appends until the transaction ends, so each writer reads the true last hash."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+    # SQLite: the settings open every transaction IMMEDIATE, which takes the database write lock up front.
+
+
+# --- Verifying ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    head_hash: str = GENESIS_HASH
+    first_bad_event_id: int | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_event_id is None
+
+
+def verify_chain(batch_size: int = 2000) -> VerifyResult:
+    """Walk the chain from the first event; stop at the first event whose link or hash does not match."""
+    result = VerifyResult()
+    expected_prev = GENESIS_HASH
+    for event in _events_in_order(batch_size):
+        if event.prev_hash != expected_prev:
+            return _broken(result, event, "its prev_hash does not name the event before it (removed or reordered)")
+        if not hmac.compare_digest(event.hash, compute_hash(event)):
+            return _broken(result, event, "its content does not match its hash (altered)")
+        result.checked += 1
+        result.head_hash = expected_prev = event.hash
+    return result
+
+
+def _broken(result: VerifyResult, event: AuditEvent, why: str) -> VerifyResult:
+    result.first_bad_event_id = event.pk
+    result.problem = f"audit event #{event.pk} ({event.action} by {event.actor_label}) is broken: {why}"
+    return result
+
+
+def _events_in_order(batch_size: int) -> Iterator[AuditEvent]:
+    last_id = 0
+    while True:
+        batch = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id")[:batch_size])
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        last_id = batch[-1].pk
