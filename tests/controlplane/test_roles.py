@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -42,3 +47,35 @@ def test_role_grants_exactly_the_capabilities_of_the_matrix(role, capability):
 def test_user_without_role_can_do_nothing():
     user = UserFactory()
     assert not any(user.has_perm(permission) for permission, _ in MATRIX.values())
+
+
+COUNT_GRANTED_ROLES = (
+    "from django.contrib.auth.models import Group; "
+    "print(Group.objects.filter(permissions__isnull=False).distinct().count())"
+)
+
+
+def test_a_partial_migrate_on_an_empty_database_defers_the_roles_to_the_full_migrate(tmp_path):
+    """`migrate workflows 0005` on a new database runs before auth/contenttypes exist; it must not crash."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'partial.sqlite3'}",
+    }
+
+    def manage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    partial = manage("migrate", "workflows", "0005")
+    assert partial.returncode == 0, partial.stderr
+    assert manage("migrate").returncode == 0
+    granted = manage("shell", "-c", COUNT_GRANTED_ROLES)
+    assert granted.stdout.strip().splitlines()[-1] == "4", granted.stderr
