@@ -7,6 +7,7 @@ HTML page or a 500.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,15 +22,17 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.csrf import csrf_failure as django_csrf_failure
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry import Info, relay
 from strawberry.django.views import GraphQLView
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.fields.types import OperationInfo, OperationMessage
@@ -42,6 +45,7 @@ from controlplane.exceptions import InvalidInput, PermissionDeniedError, Service
 from controlplane.models import AuditOutcome
 
 GRAPHQL_PATH = "/graphql/"
+GRAPHQL_DOCUMENT_CACHE_SIZE = 256
 
 
 def graphql_error_response(message: str, status: int, code: str) -> JsonResponse:
@@ -113,14 +117,36 @@ class IntrospectionGate(AddValidationRules):
         yield
 
 
+@functools.cache
+def query_limit_rules(max_depth: int, max_aliases: int) -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias limits as validation rules, built once per limit value: strawberry's limiter extensions
+    build a new rule class each time, which would make every request's rules — and so the validation cache key —
+    new."""
+    return (
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    )
+
+
+class QueryLimits(AddValidationRules):
+    """Query depth and alias limits (`GRAPHQL_MAX_DEPTH`, `GRAPHQL_MAX_ALIASES`), checked before any resolver."""
+
+    def __init__(self) -> None:
+        super().__init__(list(query_limit_rules(settings.GRAPHQL_MAX_DEPTH, settings.GRAPHQL_MAX_ALIASES)))
+
+
 def schema_extensions() -> list[Callable[[], SchemaExtension]]:
     """Factories (a fresh extension per request). The validation limits run before any resolver, so a hostile
     document is refused without database work."""
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
-        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        QueryLimits,
         IntrospectionGate,
+        # Clients send the same few documents again and again; parsing and validating one costs more than executing
+        # a small query. Keyed by the text (and parse options: the token limit), then by the parsed document and
+        # the rules in force (the limits above, the introspection gate), so a refusal is cached, never bypassed.
+        lambda: ParserCache(maxsize=GRAPHQL_DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=GRAPHQL_DOCUMENT_CACHE_SIZE),
         QuerySetOptimizer,
     ]
 
@@ -138,13 +164,30 @@ class ColumnField(StrawberryDjangoField):
     full resolver chain (an `Info` object, argument parsing, the extension chain) even when it only reads what the
     optimizer has already loaded (the column, or the related row it joined); a 100-run page has ~1,900 such fields,
     and that chain was half of its CPU. A field with no resolver, no extension (no permission check) and no list,
-    connection or pagination takes strawberry's plain-attribute path. (An unjoined to-one relation still loads:
-    strawberry-django falls back to reading the attribute, as Django would.)"""
+    connection or pagination of related rows takes strawberry's plain-attribute path (and then
+    `controlplane.graphql_execution`'s fast leaf path). A list of plain values (an array or JSON column of strings)
+    is such a field too. (An unjoined to-one relation still loads: strawberry-django falls back to reading the
+    attribute, as Django would.)"""
 
     @property
     def is_basic_field(self) -> bool:
-        many = self.is_list or self.is_connection or self.is_paginated
+        many = (self.is_list and self.is_relation) or self.is_connection or self.is_paginated
         return not (self.base_resolver or self.extensions or many or self.is_async)
+
+    def attribute_reader(self) -> Callable[[Any, Any], Any]:
+        """For a scalar column: what `get_result` returns — the row's attribute — without its per-call checks of
+        descriptor types (used by `controlplane.graphql_execution` for thousands of values per page)."""
+        attname = self.django_name or self.python_name
+
+        def read(source: Any, _info: Any) -> Any:
+            return getattr(source, attname)
+
+        return read
+
+
+def column_field(**options: Any) -> Any:
+    """`strawberry_django.field` for a column declared with options (a description, another model field name)."""
+    return strawberry_django.field(field_cls=ColumnField, **options)
 
 
 def model_type(model: type, **options: Any) -> Callable[[type], type]:

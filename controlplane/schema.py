@@ -26,10 +26,12 @@ from controlplane.graphql import (
     CountedConnection,
     actor_of,
     call_service,
+    column_field,
     model_type,
     schema_extensions,
     validation_error,
 )
+from controlplane.graphql_execution import FastLeafExecutor
 from controlplane.models import ApiToken, AuditEvent, OrchestrationConfig
 from monitoring import schema as monitoring_schema
 from workflows.schema import WorkflowsQuery
@@ -125,7 +127,7 @@ class ControlPlaneQuery:
 @model_type(ApiToken, name="ApiToken")
 class ApiTokenNode(relay.Node):
     name: auto
-    prefix: str = strawberry_django.field(description="First characters of the secret, to recognise it.")
+    prefix: str = column_field(description="First characters of the secret, to recognise it.")
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
@@ -246,6 +248,7 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     extensions=schema_extensions(),
+    execution_context_class=FastLeafExecutor,
     config=StrawberryConfig(
         relay_max_results=settings.GRAPHQL_MAX_PAGE_SIZE,
         disable_field_suggestions=not settings.GRAPHQL_INTROSPECTION,

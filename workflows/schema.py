@@ -16,7 +16,7 @@ from strawberry import auto, relay
 from strawberry.scalars import JSON
 from strawberry_django.permissions import HasPerm
 
-from controlplane.graphql import CountedConnection, model_type
+from controlplane.graphql import CountedConnection, column_field, model_type
 from workflows.models import Deployment, Flow, FlowRun, FlowRunStateChange, StateType, SyncStatus, WorkPool
 
 FlowRunStateType = strawberry.enum(
@@ -62,7 +62,7 @@ class DeploymentNode(relay.Node):
     paused: auto
     status: auto
     schedules_summary: auto
-    parameter_schema: JSON = strawberry_django.field(
+    parameter_schema: JSON = column_field(
         field_name="parameter_openapi_schema", description="Prefect's OpenAPI schema of the flow's parameters."
     )
     default_parameters: JSON
@@ -118,7 +118,7 @@ class FlowRunNode(relay.Node):
     expected_start_time: datetime | None
     start_time: datetime | None
     end_time: datetime | None
-    total_run_time: float = strawberry_django.field(description="Seconds.")
+    total_run_time: float = column_field(description="Seconds.")
     run_count: auto
     parameters: JSON
     tags: list[str]

@@ -89,6 +89,30 @@ def test_introspection_answers_when_switched_on(viewer_client):
     assert data["__schema"]["queryType"]["name"] == "Query"
 
 
+def test_a_repeated_document_is_validated_once_and_a_refusal_stays_a_refusal(viewer_client):
+    """Parsing and validation are cached per document and rule set; the limits still refuse on every request."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from controlplane.graphql import GRAPHQL_DOCUMENT_CACHE_SIZE
+
+    cache = _get_validate_cache(GRAPHQL_DOCUMENT_CACHE_SIZE)
+    query = "{ flowRuns(first: 1) { edges { node { name } } } }"
+    graphql_data(viewer_client, query)
+    hits = cache.cache_info().hits
+    graphql_data(viewer_client, query)
+    assert cache.cache_info().hits == hits + 1
+    for _ in range(2):
+        assert "exceeds maximum operation depth" in graphql_errors(viewer_client, _deep_query(20))[0]
+
+
+def test_switching_introspection_off_applies_to_a_document_already_cached(viewer_client):
+    query = "{ __schema { mutationType { name } } }"
+    with override_settings(GRAPHQL_INTROSPECTION=True):
+        assert graphql_data(viewer_client, query)["__schema"]["mutationType"]["name"] == "Mutation"
+    with override_settings(GRAPHQL_INTROSPECTION=False):
+        assert "introspection has been disabled" in graphql_errors(viewer_client, query)[0]
+
+
 def test_operations_over_get_are_refused(viewer_client):
     response = viewer_client.get(GRAPHQL_URL, {"query": "{ me { username } }"}, headers={"accept": "application/json"})
     assert response.status_code == 400
