@@ -185,9 +185,25 @@ class ColumnField(StrawberryDjangoField):
         return read
 
 
-def column_field(**options: Any) -> Any:
+class BlankAsNullColumnField(ColumnField):
+    """A text column whose blank value means "none": read as null. For a column of choices exposed as a GraphQL enum
+    whose values are the stored strings, so the enum serializes the column as it is, with no resolver."""
+
+    def get_result(self, source: Any, info: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return super().get_result(source, info, args, kwargs) or None
+
+    def attribute_reader(self) -> Callable[[Any, Any], Any]:
+        read_column = super().attribute_reader()
+
+        def read(source: Any, info: Any) -> Any:
+            return read_column(source, info) or None
+
+        return read
+
+
+def column_field(*, blank_as_null: bool = False, **options: Any) -> Any:
     """`strawberry_django.field` for a column declared with options (a description, another model field name)."""
-    return strawberry_django.field(field_cls=ColumnField, **options)
+    return strawberry_django.field(field_cls=BlankAsNullColumnField if blank_as_null else ColumnField, **options)
 
 
 def model_type(model: type, **options: Any) -> Callable[[type], type]:

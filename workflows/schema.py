@@ -87,13 +87,8 @@ class FlowRunStateChangeType:
     at: datetime
     message: auto
 
-    @strawberry_django.field(only=["from_state_type"])
-    def from_state_type(self, root: FlowRunStateChange) -> FlowRunStateType | None:  # type: ignore[valid-type]
-        return FlowRunStateType(root.from_state_type) if root.from_state_type else None
-
-    @strawberry_django.field(only=["to_state_type"])
-    def to_state_type(self, root: FlowRunStateChange) -> FlowRunStateType:  # type: ignore[valid-type]
-        return FlowRunStateType(root.to_state_type)
+    from_state_type: FlowRunStateType | None = column_field(blank_as_null=True)  # type: ignore[valid-type]
+    to_state_type: FlowRunStateType = column_field(blank_as_null=True)  # type: ignore[valid-type]
 
 
 @strawberry.type
@@ -112,6 +107,7 @@ class FlowRunNode(relay.Node):
     deployment: DeploymentNode | None
     work_pool: WorkPoolNode | None
     work_queue_name: auto
+    state_type: FlowRunStateType | None = column_field(blank_as_null=True)  # type: ignore[valid-type]
     state_name: auto
     state_timestamp: datetime | None
     state_message: auto
@@ -129,10 +125,6 @@ class FlowRunNode(relay.Node):
     state_history: list[FlowRunStateChangeType] = strawberry_django.field(
         field_name="state_changes", description="Every state the run entered, oldest first."
     )
-
-    @strawberry_django.field(only=["state_type"])
-    def state_type(self, root: FlowRun) -> FlowRunStateType | None:  # type: ignore[valid-type]
-        return FlowRunStateType(root.state_type) if root.state_type else None
 
     @strawberry_django.field(only=["state_type"])
     def is_terminal(self, root: FlowRun) -> bool:

@@ -73,6 +73,15 @@ def varied_runs(db) -> None:
             end_time=None if index % 5 == 0 else now,
             total_run_time=index * 1.5,
         )
+    FlowRunFactory(state_type="", state_name="")  # Prefect sent no state: the enum reads it as null
+
+
+@pytest.mark.django_db
+def test_a_run_without_a_state_type_reads_as_null_and_others_as_their_enum_value(varied_runs):
+    result = _run(RICH_PAGE, {"first": 50, "withTags": False}, FastLeafExecutor, UserFactory(role="viewer"))
+    assert result.errors is None
+    state_types = sorted(str(edge["node"]["stateType"]) for edge in result.data["flowRuns"]["edges"])
+    assert state_types == sorted([*(state.name for state in StateType), "None"])
 
 
 @pytest.mark.django_db
@@ -85,7 +94,7 @@ def test_a_rich_page_is_the_same_as_graphql_cores_own_result(varied_runs, with_t
     assert ours.errors is None and reference.errors is None, (ours.errors, reference.errors)
     assert ours.data == reference.data
     edges = ours.data["flowRuns"]["edges"]
-    assert len(edges) == len(StateType)
+    assert len(edges) == len(StateType) + 1
     assert list(edges[0]["node"])[:4] == ["__typename", "id", "prefectId", "name"]  # selection order kept
     assert ("tags" in edges[0]["node"]) is with_tags
 
@@ -121,7 +130,7 @@ def test_a_page_of_runs_really_skips_graphql_cores_per_field_work(varied_runs):
     user = UserFactory(role="viewer")
     standard = _resolve_infos_built(CountedStandardExecutor, user)
     fast = _resolve_infos_built(CountedFastExecutor, user)
-    runs = len(StateType)
+    runs = len(StateType) + 1
     assert standard >= 30 * runs, standard
     assert fast <= 4 + 6 * runs, (fast, standard)
 
