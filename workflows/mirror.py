@@ -166,25 +166,30 @@ def _serialise_upserts() -> None:
 
 @contextmanager
 def _server_side_binding() -> Iterator[None]:
-    """Send the bulk upserts' values as query parameters on PostgreSQL.
+    """Send the bulk upserts' values as binary query parameters on PostgreSQL.
 
     Django's psycopg 3 backend binds on the client by default: psycopg then quotes each of the ~30 column arrays of
-    Django's `UNNEST` insert into the SQL text in Python. Binding on the server skips that work; the statements
-    (explicitly typed arrays, no prepared statements: Django keeps `prepare_threshold` off) are safe with it.
+    Django's `UNNEST` insert into the SQL text in Python. Binding on the server skips that work, and dumping the
+    arrays in binary skips the per-element escaping (a regex per string) of the text format (measured ~20% off the
+    bulk write of 5,000 runs, A/B in one process). The statements (explicitly typed arrays, no prepared statements:
+    Django keeps `prepare_threshold` off) are safe with both.
     """
     if connection.vendor != "postgresql":
         yield
         return
     from django.db.backends.postgresql.base import ServerBindingCursor
+    from psycopg.types.array import ListBinaryDumper, ListDumper
 
     connection.ensure_connection()
     raw = connection.connection
     previous = raw.cursor_factory
     raw.cursor_factory = ServerBindingCursor
+    raw.adapters.register_dumper(list, ListBinaryDumper)
     try:
         yield
     finally:
         raw.cursor_factory = previous
+        raw.adapters.register_dumper(list, ListDumper)  # psycopg's default for lists again (the last registered)
 
 
 def _read_mirrored_runs(payloads: list[JSON]) -> dict[UUID, MirroredRun]:

@@ -7,6 +7,7 @@ never deleted because Prefect deleted them: they are marked `deleted_in_prefect`
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 
 class StateType(models.TextChoices):
@@ -118,10 +119,14 @@ class FlowRun(MirroredObject):
     tags = models.JSONField(default=list, blank=True)
     idempotency_key = models.CharField(max_length=255, blank=True)
     parent_task_run_id = models.UUIDField(null=True, blank=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subflow_runs")
+    # Indexed by partial indexes (below), as is `parent_prefect_id`: most runs are not subflow runs, so a full index
+    # would hold a NULL entry for nearly every row — written on every upsert, and useless to the lookups.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subflow_runs", db_index=False
+    )
     # The parent run's Prefect id (found through `parent_task_run_id`), kept so the `parent` link can be made when
     # the parent reaches the mirror after its subflow run.
-    parent_prefect_id = models.UUIDField(null=True, blank=True, db_index=True)
+    parent_prefect_id = models.UUIDField(null=True, blank=True)
     created_by = models.CharField(max_length=255, blank=True)
     # Whatever else Prefect sent that we do not model, kept so an unknown field is stored rather than lost.
     extra = models.JSONField(default=dict, blank=True)
@@ -144,6 +149,14 @@ class FlowRun(MirroredObject):
             models.Index(fields=["name"], name="flowrun_name_idx"),
             # `name LIKE 'prefix%'` (admin search) can use an index on PostgreSQL only with the pattern opclass.
             models.Index(fields=["name"], name="flowrun_name_prefix_idx", opclasses=["varchar_pattern_ops"]),
+            # A run's subflow runs (and the SET_NULL of a deleted parent's children).
+            models.Index(fields=["parent"], name="flowrun_parent_idx", condition=Q(parent__isnull=False)),
+            # Subflow runs whose parent is not mirrored yet: each sync batch checks for them.
+            models.Index(
+                fields=["parent_prefect_id"],
+                name="flowrun_waiting_parent_idx",
+                condition=Q(parent__isnull=True, parent_prefect_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -162,6 +162,35 @@ def test_unknown_fields_and_state_types_from_a_newer_prefect_are_stored(deployme
     assert row.state_changes.get().to_state_type == "SUSPENDED"
 
 
+TRICKY_TEXTS = ["quote \" and ' apostrophe", "back\\slash \\N", "{braces},commas", "NULL", "ünïcødé ✓", "new\nline", ""]
+
+
+def test_text_that_needs_escaping_is_written_exactly_by_the_bulk_path(deployment):
+    """The bulk upsert sends its column arrays in binary; what a client typed comes back byte for byte."""
+    base = prefect_api.read_flow_run(create_flow_run_in_prefect(deployment, "escaping")["id"])
+    payloads = [
+        {
+            **base,
+            "id": str(uuid4()),
+            "name": text or "blank",
+            "tags": [text, "NULL", "a,b"],
+            "parameters": {"text": text, "list": [text, None, 1.5]},
+            "idempotency_key": text or None,
+            "work_queue_name": text,
+            "state": {**base["state"], "id": state_id, "message": text},
+            "state_id": state_id,
+        }
+        for text, state_id in zip(TRICKY_TEXTS, (str(uuid4()) for _ in TRICKY_TEXTS), strict=True)
+    ]
+    upsert_flow_runs(payloads)
+
+    for payload, text in zip(payloads, TRICKY_TEXTS, strict=True):
+        row = FlowRun.objects.get(prefect_id=payload["id"])
+        assert (row.name, row.tags, row.parameters) == (payload["name"], payload["tags"], payload["parameters"])
+        assert (row.idempotency_key, row.work_queue_name, row.state_message) == (text, text, text)
+        assert row.state_changes.get().message == text
+
+
 def test_a_subflow_run_points_at_its_parent_run(deployment):
     parent = create_flow_run_in_prefect(deployment, "parent")
     task = prefect_post(
