@@ -130,7 +130,7 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
                     standard = dict(standard)
                 standard[name] = grouped_field_set[name]
         if not standard:
-            return self._in_selection_order(grouped_field_set, fast_results, {})
+            return fast_results  # every field was fast: already in selection order, as `plan.fast` is
         standard_results = super().execute_fields(parent_type, source_value, path, standard, position_context)
         if self.is_awaitable(standard_results):
 
