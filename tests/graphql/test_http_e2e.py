@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from tests.prefect_helpers import REPO_ROOT
 pytestmark = pytest.mark.prefect
 
 PASSWORD = "e2e-Password-for-tests"
+PREFECT_DOWN = "Prefect is unavailable"  # workflows.services' message for a Prefect 5xx or timeout
 # Run inside the server's database: users in each role, a token each, and the served deployments mirrored.
 SEED_SCRIPT = f"""
 import json
@@ -116,6 +117,19 @@ TRIGGER = """mutation Trigger($name: String!, $parameters: JSON) {
 }"""
 
 
+def _trigger(send: Callable[[], httpx.Response], attempts: int = 3) -> dict[str, Any]:
+    """The trigger's payload. The session's Prefect server (SQLite, shared with served runs and its own services)
+    can answer 5xx on a loaded machine; only that answer is retried — any other refusal is the result."""
+    for attempt in range(attempts):
+        result = send().json()["data"]["triggerDeployment"]
+        messages = result.get("messages") or []
+        unavailable = any(m["kind"] == "ERROR" and m["message"].startswith(PREFECT_DOWN) for m in messages)
+        if not unavailable or attempt == attempts - 1:
+            return result
+        time.sleep(2)
+    raise AssertionError("unreachable")
+
+
 def _etl_full_name(api: RunningApi) -> str:
     response = api.graphql("{ deployments { edges { node { name fullName } } } }", token="viewer")
     names = {edge["node"]["name"]: edge["node"]["fullName"] for edge in response.json()["data"]["deployments"]["edges"]}
@@ -123,9 +137,8 @@ def _etl_full_name(api: RunningApi) -> str:
 
 
 def test_operator_token_triggers_a_deployment_and_reads_the_run_back(api):
-    triggered = api.graphql(TRIGGER, {"name": _etl_full_name(api), "parameters": {"rows": 8}}, token="operator")
-    assert triggered.status_code == 200
-    run = triggered.json()["data"]["triggerDeployment"]
+    variables = {"name": _etl_full_name(api), "parameters": {"rows": 8}}
+    run = _trigger(lambda: api.graphql(TRIGGER, variables, token="operator"))
     assert run["__typename"] == "FlowRun", run
 
     read = api.graphql(
@@ -166,5 +179,6 @@ def test_session_without_csrf_token_is_refused_for_mutations(api):
         assert without_token.status_code == 403
         assert without_token.json()["errors"][0]["extensions"]["code"] == "CSRF_FAILED"
 
-        with_token = browser.post("/graphql/", json=body, headers={"X-CSRFToken": browser.cookies["csrftoken"]})
-        assert with_token.json()["data"]["triggerDeployment"]["__typename"] == "FlowRun"
+        csrf_header = {"X-CSRFToken": browser.cookies["csrftoken"]}
+        result = _trigger(lambda: browser.post("/graphql/", json=body, headers=csrf_header))
+        assert result["__typename"] == "FlowRun", result
