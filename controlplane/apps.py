@@ -8,9 +8,11 @@ class ControlplaneConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import roles, signals
+        from . import auth_backend, roles, signals
 
         # Later migrations add permissions; re-grant them to the roles after every migrate.
         post_migrate.connect(roles.sync_roles_after_migrate, sender=self)
         # Logins, logouts, failed logins and lockouts are audited.
         signals.connect()
+        # A user's cached permissions are dropped whenever what grants them changes.
+        auth_backend.connect()

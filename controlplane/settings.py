@@ -80,8 +80,12 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend with each user's permissions cached across requests (controlplane/auth_backend.py).
+    "controlplane.auth_backend.CachedPermissionsBackend",
 ]
+# Upper bound on how long a permission change made around Django (raw SQL) takes to apply; changes made through
+# Django apply at once.
+PERMISSIONS_CACHE_SECONDS = env.int("PERMISSIONS_CACHE_SECONDS", default=300)
 
 ROOT_URLCONF = "controlplane.urls"
 WSGI_APPLICATION = "controlplane.wsgi.application"
