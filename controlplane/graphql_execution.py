@@ -5,11 +5,11 @@ permission extension, no arguments) of scalar or enum type. For each of them gra
 info object and a response path, parses arguments and dispatches `complete_value` — about 10 µs a field, most of a
 big page's CPU. This executor reads such a field with the very resolver strawberry gave it (or, for a
 `ColumnField`, the row's attribute directly) and serializes the value with the field's own GraphQL type, as
-`complete_leaf_value` would. Everything else — objects, lists of objects,
-fields with arguments, resolvers or permission checks, extensions that hook `resolve` — and any value that would
-make graphql-core report an error (null in a non-null field, a value the scalar refuses) takes graphql-core's own
-path, so data and errors are exactly what graphql-core returns (tests/graphql/test_execution.py compares both).
-A to-one object whose whole selection is such fields (a run's `flow { name }`) is completed the same way.
+`complete_leaf_value` would. An object whose whole selection is such fields (a run's `flow { name }`), and a plain
+list of such objects (a connection's `edges { cursor node { … } }`), is completed the same way, in one pass. Everything
+else — fields with arguments, resolvers or permission checks, extensions that hook `resolve` — and any value that
+would make graphql-core report an error (null in a non-null field, a value the scalar refuses) takes graphql-core's
+own path, so data and errors are exactly what graphql-core returns (tests/graphql/test_execution.py compares both).
 """
 
 from __future__ import annotations
@@ -182,20 +182,32 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         field_def = self.schema.get_field(parent_type, field_name)
         if field_def is None or field_def.args or node.arguments or not is_basic_strawberry_resolver(field_def.resolve):
             return None
-        complete = leaf_completer(field_def.type) or self._object_completer(field_def.type, field_details_list)
+        complete = leaf_completer(field_def.type) or self._composite_completer(field_def.type, field_details_list)
         if complete is None:
             return None
         definition = field_def.extensions.get(STRAWBERRY_DEFINITION)
         reader = getattr(definition, "attribute_reader", None)
         return (reader() if reader else field_def.resolve), complete
 
-    def _object_completer(self, type_: GraphQLOutputType, field_details_list: Any) -> Completer | None:
-        """A to-one object (a joined related row) whose whole selection is fast; None otherwise. Only a selection
-        with no graphql-core field left in it qualifies, so a fallback never reports an error twice."""
+    def _composite_completer(self, type_: GraphQLOutputType, field_details_list: Any) -> Completer | None:
+        """An object — a joined related row, a connection's edge and its node — or a list of them, whose whole
+        selection is fast; None otherwise. Only a selection with no graphql-core field left anywhere in it
+        qualifies, so a fallback (which completes the whole field again with graphql-core) never reports an error
+        twice."""
         nullable = not isinstance(type_, GraphQLNonNull)
-        object_type = type_ if nullable else type_.of_type  # type: ignore[union-attr]
-        if not isinstance(object_type, GraphQLObjectType):
+        inner = type_ if nullable else type_.of_type  # type: ignore[union-attr]
+        if isinstance(inner, GraphQLList):
+            item = self._composite_completer(inner.of_type, field_details_list)
+            if item is None:
+                return None
+            return _list_of(item) if nullable else _non_null(_list_of(item))
+        if not isinstance(inner, GraphQLObjectType):
             return None
+        return self._object_completer(inner, nullable, field_details_list)
+
+    def _object_completer(
+        self, object_type: GraphQLObjectType, nullable: bool, field_details_list: Any
+    ) -> Completer | None:
         grouped, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         plan = None if new_defer_usages else self._plan(object_type, grouped)
         if plan is None or plan.standard:

@@ -99,21 +99,26 @@ def test_a_rich_page_is_the_same_as_graphql_cores_own_result(varied_runs, with_t
     assert ("tags" in edges[0]["node"]) is with_tags
 
 
-def _resolve_infos_built(executor: type, user) -> int:
-    built = {"count": 0}
-    original = executor.build_resolve_info
+def _calls_of(method: str, executor: type, user, query: str = RICH_PAGE) -> int:
+    """How often graphql-core's `method` ran (resolve infos built, values completed) executing `query`."""
+    calls = {"count": 0}
+    original = getattr(executor, method)
 
     def counting(self, *args):
-        built["count"] += 1
+        calls["count"] += 1
         return original(self, *args)
 
-    executor.build_resolve_info = counting
+    setattr(executor, method, counting)
     try:
-        result = _run(RICH_PAGE, {"first": 50, "withTags": True}, executor, user)
+        result = _run(query, {"first": 50, "withTags": True}, executor, user)
     finally:
-        executor.build_resolve_info = original
+        setattr(executor, method, original)
     assert result.errors is None
-    return built["count"]
+    return calls["count"]
+
+
+def _resolve_infos_built(executor: type, user, query: str = RICH_PAGE) -> int:
+    return _calls_of("build_resolve_info", executor, user, query)
 
 
 class CountedStandardExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -135,6 +140,34 @@ def test_a_page_of_runs_really_skips_graphql_cores_per_field_work(varied_runs):
     assert fast <= 4 + 6 * runs, (fast, standard)
 
 
+PLAIN_PAGE = """
+query Plain($first: Int!, $withTags: Boolean!) {
+  flowRuns(first: $first) {
+    edges { cursor node {
+      prefectId name stateType stateName expectedStartTime startTime endTime totalRunTime tags @include(if: $withTags)
+      flow { name } deployment { name workPool { name } } workPool { name type }
+    } }
+  }
+}
+"""
+
+
+def test_a_page_of_plain_fields_is_completed_without_graphql_core_per_run(varied_runs):
+    """With nothing but columns under `edges`, the whole list — edges, nodes and their joined rows — is completed
+    by the fast path: graphql-core builds resolve infos and completes values for the root field only, however many
+    runs there are."""
+    user = UserFactory(role="viewer")
+    variables = {"first": 50, "withTags": True}
+    ours = _run(PLAIN_PAGE, variables, FastLeafExecutor, user)
+    reference = _run(PLAIN_PAGE, variables, StrawberryGraphQLCoreExecutionContext, user)
+    assert ours.errors is None and ours.data == reference.data
+    assert len(ours.data["flowRuns"]["edges"]) == len(StateType) + 1
+    assert _resolve_infos_built(CountedFastExecutor, user, PLAIN_PAGE) <= 2
+    assert _resolve_infos_built(CountedStandardExecutor, user, PLAIN_PAGE) >= 15 * (len(StateType) + 1)
+    assert _calls_of("complete_value", CountedFastExecutor, user, PLAIN_PAGE) <= 2
+    assert _calls_of("complete_value", CountedStandardExecutor, user, PLAIN_PAGE) >= 15 * (len(StateType) + 1)
+
+
 # --- errors: the same as graphql-core's, on a schema whose sources can break every rule -------------------------------
 
 
@@ -150,6 +183,12 @@ class Item:
     labels: Any
     owner: Any = None
     backup_owner: Any = None
+    co_owners: Any = ()
+
+
+@dataclass
+class Listing:
+    items: Any
 
 
 @strawberry.type
@@ -164,6 +203,12 @@ class ItemType:
     labels: list[str]
     owner: OwnerType
     backup_owner: OwnerType | None
+    co_owners: list[OwnerType]
+
+
+@strawberry.type
+class ListingType:
+    items: list[ItemType | None]  # a plain attribute: the fast path completes the whole list, or none of it
 
 
 def _owned(name: Any = "fine", **values: Any) -> Item:
@@ -179,6 +224,11 @@ BROKEN_ITEMS = [
     _owned("no owner", owner=None),  # null non-null object
     _owned("owner without name", owner=Owner(None)),  # null inside a nested object
     _owned("nullable owner without name", backup_owner=Owner(None)),  # ... of a nullable one: it becomes null
+    _owned("co-owners", co_owners=[Owner("cy"), Owner("di")]),
+    _owned("null co-owner", co_owners=[Owner("cy"), None]),  # null item in a list of non-null objects
+    _owned("co-owner without name", co_owners=[Owner(None)]),  # null inside an object inside a list
+    _owned("co-owners not a list", co_owners=5),
+    None,  # a null item of a list of nullable objects
 ]
 
 
@@ -188,10 +238,18 @@ class ItemQuery:
     def items(self) -> list[ItemType | None]:
         return BROKEN_ITEMS  # type: ignore[return-value]
 
+    @strawberry.field
+    def listings(self) -> list[ListingType]:
+        fine = [item for item in BROKEN_ITEMS if item is None or item.name == "fine"]
+        return [Listing(fine), Listing(BROKEN_ITEMS)]  # type: ignore[list-item]
 
-def _plain_result(executor: type) -> Any:
+
+ITEM_FIELDS = "__typename name count labels owner { name } backupOwner { name }"
+
+
+def _plain_result(executor: type, query: str = f"{{ items {{ {ITEM_FIELDS} }} }}") -> Any:
     plain = strawberry.Schema(query=ItemQuery, execution_context_class=executor)
-    return plain.execute_sync("{ items { __typename name count labels owner { name } backupOwner { name } } }")
+    return plain.execute_sync(query)
 
 
 def test_broken_values_give_graphql_cores_own_errors_and_partial_data():
@@ -203,3 +261,15 @@ def test_broken_values_give_graphql_cores_own_errors_and_partial_data():
     }  # fmt: skip
     assert [(e.message, e.path) for e in ours.errors] == [(e.message, e.path) for e in reference.errors]
     assert len(ours.errors) == 7
+
+
+def test_broken_values_in_lists_of_objects_give_graphql_cores_own_errors():
+    query = f"{{ items {{ name coOwners {{ name }} }} listings {{ items {{ {ITEM_FIELDS} coOwners {{ name }} }} }} }}"
+    ours = _plain_result(FastLeafExecutor, query)
+    reference = _plain_result(StrawberryGraphQLCoreExecutionContext, query)
+    assert ours.data == reference.data
+    assert [(e.message, e.path) for e in ours.errors] == [(e.message, e.path) for e in reference.errors]
+    fine_listing = ours.data["listings"][0]["items"]
+    assert fine_listing[-1] is None and fine_listing[0]["owner"] == {"name": "ann"}
+    assert {"name": "co-owners", "coOwners": [{"name": "cy"}, {"name": "di"}]} in ours.data["items"]
+    assert len(ours.errors) >= 10
