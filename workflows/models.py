@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from controlplane.orm import FastLoadingModel
+
 
 class StateType(models.TextChoices):
     SCHEDULED = "SCHEDULED"
@@ -25,8 +27,8 @@ class StateType(models.TextChoices):
 TERMINAL_STATE_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
 
 
-class MirroredObject(models.Model):
-    """Fields every mirrored Prefect object has."""
+class MirroredObject(FastLoadingModel):
+    """Fields every mirrored Prefect object has. Pages of them load without `Model.__init__` (controlplane.orm)."""
 
     prefect_id = models.UUIDField(unique=True)
     created_in_prefect = models.DateTimeField(null=True, blank=True)
@@ -167,7 +169,7 @@ class FlowRun(MirroredObject):
         return self.state_type in TERMINAL_STATE_TYPES
 
 
-class FlowRunStateChange(models.Model):
+class FlowRunStateChange(FastLoadingModel):
     """One state a run entered, kept here so the history outlives Prefect's own retention."""
 
     # Indexed by the composite `(flow_run, at)` below.
