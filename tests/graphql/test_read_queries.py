@@ -230,3 +230,10 @@ def test_auditors_and_admins_read_and_filter_audit_events(role):
     ]
     denied = graphql_data(client, query, {"filter": {"outcome": "denied"}})["auditEvents"]
     assert [edge["node"]["actorLabel"] for edge in denied["edges"]] == ["bob"]
+
+
+def test_json_values_the_fast_encoder_refuses_are_still_encoded(viewer_client):
+    """Prefect parameters are arbitrary JSON: an integer beyond 64 bits (orjson refuses it) and unicode keys."""
+    FlowRunFactory(parameters={"huge": 2**70, "ünïcode": ["✓", None, 1.5]})
+    data = graphql_data(viewer_client, "{ flowRuns(first: 1) { edges { node { parameters } } } }")
+    assert data["flowRuns"]["edges"][0]["node"]["parameters"] == {"huge": 2**70, "ünïcode": ["✓", None, 1.5]}
