@@ -8,7 +8,7 @@ class ControlplaneConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import auth_backend, roles, signals
+        from . import auth_backend, db, roles, signals
 
         # Later migrations add permissions; re-grant them to the roles after every migrate.
         post_migrate.connect(roles.sync_roles_after_migrate, sender=self)
@@ -16,3 +16,5 @@ class ControlplaneConfig(AppConfig):
         signals.connect()
         # A user's cached permissions are dropped whenever what grants them changes.
         auth_backend.connect()
+        # PostgreSQL timestamps parsed by psycopg's C loader.
+        db.connect()
