@@ -31,7 +31,7 @@ class FastLoadingModel(models.Model):
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Sequence[str], values: Sequence[Any]) -> Any:
-        if not _loads_plainly(cls) or pre_init.has_listeners(cls) or post_init.has_listeners(cls):
+        if not _loads_plainly(cls) or _observed(cls):
             return super().from_db(db, field_names, values)
         new = cls.__new__(cls)
         new.__dict__.update(zip(field_names, values, strict=True))
@@ -48,3 +48,10 @@ def _loads_plainly(model: type[models.Model]) -> bool:
         type(inspect.getattr_static(model, field.attname, None)) in _PLAIN_DESCRIPTORS
         for field in model._meta.concrete_fields
     )
+
+
+def _observed(model: type[models.Model]) -> bool:
+    """A `pre_init`/`post_init` receiver would see this model's instances (no receivers at all: the usual case)."""
+    if not pre_init.receivers and not post_init.receivers:
+        return False
+    return pre_init.has_listeners(model) or post_init.has_listeners(model)
