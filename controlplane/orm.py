@@ -1,13 +1,14 @@
-"""Model instances built from database rows without `Model.__init__`'s per-field work."""
+"""Reading rows with less of the ORM's per-row and per-query Python work, with the same results."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
@@ -55,3 +56,90 @@ def _observed(model: type[models.Model]) -> bool:
     if not pre_init.receivers and not post_init.receivers:
         return False
     return pre_init.has_listeners(model) or post_init.has_listeners(model)
+
+
+@dataclass(frozen=True)
+class _CompiledLookup:
+    connection: Any
+    compiler: Any
+    sql: str
+    converters: dict[int, Any]
+    main_names: list[str]
+    main_columns: slice
+    related_model: type[models.Model]
+    related_names: list[str]
+    related_columns: slice
+    set_related: Any
+    set_reverse: Any
+
+
+class RowWithRelated:
+    """`model.objects.select_related(relation).filter(field=value).first()`, compiled to SQL once per database
+    connection instead of on every call.
+
+    For a lookup on every API request (a bearer token and its user): building and compiling the queryset was ~0.35 ms
+    of its 0.5 ms. The SQL, the column layout and the value converters are Django's own, taken from the compiled
+    queryset; rows become instances through `from_db`, and the related row is attached as `select_related` does.
+    """
+
+    _MARKER = "__compiled_lookup_value__"
+
+    def __init__(self, model: type[models.Model], field: str, relation: str) -> None:
+        self.model = model
+        self.field = field
+        self.relation = relation
+        self._compiled: dict[int, _CompiledLookup] = {}  # by connection object: each thread has its own
+
+    def get(self, value: Any, using: str = DEFAULT_DB_ALIAS) -> Any:
+        compiled = self._compiled_for(using)
+        with compiled.connection.cursor() as cursor:
+            cursor.execute(compiled.sql, [value])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if compiled.converters:
+            row = next(compiled.compiler.apply_converters([row], compiled.converters))
+        instance = self.model.from_db(using, compiled.main_names, row[compiled.main_columns])
+        related_values = row[compiled.related_columns]
+        related = None
+        if any(value is not None for value in related_values):
+            related = compiled.related_model.from_db(using, compiled.related_names, related_values)
+            compiled.set_reverse(related, instance)
+        compiled.set_related(instance, related)
+        return instance
+
+    def _compiled_for(self, using: str) -> _CompiledLookup:
+        connection = connections[using]
+        compiled = self._compiled.get(id(connection))
+        if compiled is None or compiled.connection is not connection:
+            compiled = self._compiled[id(connection)] = self._compile(connection, using)
+        return compiled
+
+    def _compile(self, connection: Any, using: str) -> _CompiledLookup:
+        queryset = self.model._default_manager.using(using).select_related(self.relation)
+        queryset = queryset.filter(**{self.field: self._MARKER}).order_by()[:1]
+        compiler = queryset.query.get_compiler(using)
+        sql, params = compiler.as_sql()
+        if list(params) != [self._MARKER]:
+            raise ValueError(f"cannot compile a lookup of {self.model.__name__} by {self.field}: params {params}")
+        (related_info,) = compiler.klass_info["related_klass_infos"]
+        columns = [expression for expression, _, _ in compiler.select[: compiler.col_count]]
+
+        def layout(select_fields: list[int]) -> tuple[list[str], slice]:
+            return [columns[i].target.attname for i in select_fields], slice(select_fields[0], select_fields[-1] + 1)
+
+        main_names, main_columns = layout(compiler.klass_info["select_fields"])
+        related_names, related_columns = layout(related_info["select_fields"])
+        return _CompiledLookup(
+            connection=connection,
+            compiler=compiler,
+            sql=sql,
+            converters=compiler.get_converters(columns),
+            main_names=main_names,
+            main_columns=main_columns,
+            related_model=related_info["model"],
+            related_names=related_names,
+            related_columns=related_columns,
+            set_related=related_info["local_setter"],
+            set_reverse=related_info["remote_setter"],
+        )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from controlplane.audit import Actor, record_audit_event
 from controlplane.exceptions import InvalidInput, PermissionDeniedError, ServiceError, UpstreamUnavailable
 from controlplane.models import ApiToken, AuditOutcome, OrchestrationConfig
+from controlplane.orm import RowWithRelated
 from workflows import prefect_api
 from workflows.services import apply_concurrency_cap_everywhere
 
@@ -154,6 +155,9 @@ def revoke_api_token(actor: Actor, token: ApiToken) -> ApiToken:
     return token
 
 
+# Every API request looks its token up: compiled once, not on each request (controlplane.orm).
+_TOKEN_WITH_USER = RowWithRelated(ApiToken, "token_hash", "user")
+
 # A script polling every second would otherwise cost a database write per request; "last used" to the minute is
 # what an admin deciding whether a token is still in use needs.
 TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -163,7 +167,7 @@ def authenticate_token(secret: str) -> ApiToken | None:
     """The active token with this secret (its `last_used_at` updated), or None if unknown, expired or revoked."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(secret)).first()
+    token = _TOKEN_WITH_USER.get(hash_token(secret))
     now = timezone.now()
     if token is None or not is_token_active(token, now) or not token.user.is_active:
         return None

@@ -96,3 +96,45 @@ def test_a_post_init_receiver_still_sees_every_instance(run):
     finally:
         post_init.disconnect(receiver, sender=FlowRun)
     assert seen == [run.pk]
+
+
+# --- RowWithRelated: a select_related lookup compiled once ---------------------------------------------------------
+
+
+def _token_of(user, **fields):
+    from django.utils import timezone
+
+    from controlplane.models import ApiToken
+
+    defaults = {"name": "t", "token_hash": "a" * 64, "prefix": "cpt_aaaa", "expires_at": timezone.now()}
+    return ApiToken.objects.create(user=user, **{**defaults, **fields})
+
+
+def test_a_compiled_lookup_returns_what_the_orm_returns(django_assert_num_queries):
+    from controlplane.models import ApiToken
+    from controlplane.orm import RowWithRelated
+    from tests.factories import UserFactory
+
+    token = _token_of(UserFactory(username="ann"), last_used_at=None)
+    lookup = RowWithRelated(ApiToken, "token_hash", "user")
+    orm = ApiToken.objects.select_related("user").get(pk=token.pk)
+    for _ in range(2):  # compiled on the first call, reused on the second
+        with django_assert_num_queries(1):
+            found = lookup.get(token.token_hash)
+            assert found.user.username == "ann"  # attached: no second query
+        assert _fields(found) == _fields(orm)
+        assert _fields(found.user) == _fields(orm.user)
+        assert found.expires_at == token.expires_at and found.expires_at.tzinfo is not None  # converted on SQLite
+        assert not found._state.adding and found._state.db == "default"
+    assert lookup.get("b" * 64) is None
+
+
+def test_a_compiled_lookup_takes_the_value_as_a_parameter_not_sql():
+    from controlplane.models import ApiToken
+    from controlplane.orm import RowWithRelated
+    from tests.factories import UserFactory
+
+    _token_of(UserFactory())
+    lookup = RowWithRelated(ApiToken, "token_hash", "user")
+    assert lookup.get("x' OR '1'='1") is None
+    assert ApiToken.objects.count() == 1
