@@ -41,6 +41,8 @@ class CachedPermissionsBackend(ModelBackend):
         return user_obj._perm_cache
 
     def _shared_permissions(self, user_obj: Any) -> set[str]:
+        if _changed_in_this_transaction():
+            return self._database_permissions(user_obj)
         try:
             key = _permissions_key(user_obj)
             cached = cache.get(key)
@@ -81,11 +83,29 @@ def _generation() -> str:
 def forget_cached_permissions() -> None:
     """Make every process read permissions from the database again.
 
-    Called at the change (the same transaction sees it at once) and again after the commit: a process that read
-    the new generation between the two could otherwise cache what the database held before the commit.
+    Called at the change and again after the commit: a process that read the new generation between the two could
+    otherwise cache what the database held before the commit. Until then the changing transaction reads
+    permissions from the database without caching them, so a change that is rolled back is never cached.
     """
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        setattr(connection, _CHANGED_IN_TRANSACTION, True)
     _new_generation()
     transaction.on_commit(_new_generation)
+
+
+_CHANGED_IN_TRANSACTION = "_controlplane_permissions_changed"
+
+
+def _changed_in_this_transaction() -> bool:
+    """This connection's open transaction changed what grants permissions (not committed yet)."""
+    connection = transaction.get_connection()
+    if not getattr(connection, _CHANGED_IN_TRANSACTION, False):
+        return False
+    if connection.in_atomic_block:
+        return True
+    setattr(connection, _CHANGED_IN_TRANSACTION, False)  # committed or rolled back since
+    return False
 
 
 def _new_generation() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from controlplane.auth_backend import GENERATION_KEY
@@ -33,6 +33,12 @@ def _grant(user: User, role: str) -> None:
     user.groups.add(Group.objects.get(name=role))
 
 
+# Real commits: a transaction that changed permissions reads them uncached until it ends (pytest-django's default
+# wraps each test in one that never commits). The roles the migrations created are restored after the flush.
+committed = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@committed
 def test_a_second_request_reads_the_permissions_without_a_query():
     user = UserFactory()
     _grant(user, "operator")
@@ -130,3 +136,23 @@ def test_a_broken_cache_falls_back_to_the_database(monkeypatch):
     monkeypatch.setattr(cache, "get", broken)
     monkeypatch.setattr(cache, "set", broken)
     assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)
+
+
+def test_a_permission_read_inside_a_rolled_back_change_is_not_kept():
+    user = UserFactory()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _grant(user, "operator")
+        assert _as_a_request_loads_it(user).has_perm(TRIGGER)  # the transaction sees its own change
+        raise RuntimeError("the change is rolled back")
+    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
+
+
+@committed
+def test_after_the_commit_the_changed_permissions_are_cached_again():
+    user = UserFactory()
+    with transaction.atomic():
+        _grant(user, "operator")
+        assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)
+        assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)  # not cached mid-change
+    assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)
+    assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 0)
