@@ -34,8 +34,8 @@ def _grant(user: User, role: str) -> None:
 
 
 # Real commits: a transaction that changed permissions reads them uncached until it ends (pytest-django's default
-# wraps each test in one that never commits). The roles the migrations created are restored after the flush.
-committed = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# wraps each test in one that never commits). The flush after each such test re-creates the roles (post_migrate).
+committed = pytest.mark.django_db(transaction=True)
 
 
 @committed
