@@ -5,8 +5,9 @@ Django's `ModelBackend` reads a user's permissions with two joined queries on ev
 Redis in production) under a key that holds a *generation*: anything that can change what a user may do — group
 membership, a user's or a group's permissions, a user created or deleted, a migration — replaces the generation, so
 every process reads fresh permissions on its next request. The key also holds the user's `is_superuser` (a superuser
-has every permission) and which database this is (one cache directory may outlive a switch of `DATABASE_URL`). A
-change made around Django's signals (raw SQL) is picked up within `PERMISSIONS_CACHE_SECONDS`.
+has every permission) and which deployment and database this is (one cache directory may outlive a switch of
+`DATABASE_URL`; two deployments may share one Redis). A change that sends no signal (rows of the relation tables
+written directly, a queryset `update()`, raw SQL) is picked up within `PERMISSIONS_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
 logger = logging.getLogger(__name__)
@@ -63,13 +65,18 @@ class CachedPermissionsBackend(ModelBackend):
 
 
 def _permissions_key(user_obj: Any) -> str:
-    return f"controlplane:permissions:{_database_identity()}:{_generation()}:{user_obj.pk}:{int(user_obj.is_superuser)}"
+    return (
+        f"controlplane:permissions:{_deployment_identity()}:{_generation()}:{user_obj.pk}:{int(user_obj.is_superuser)}"
+    )
 
 
-def _database_identity() -> str:
-    database = connections["default"].settings_dict
-    described = "|".join(str(database.get(part) or "") for part in ("ENGINE", "NAME", "HOST", "PORT"))
-    return hashlib.sha256(described.encode()).hexdigest()[:16]
+def _deployment_identity() -> str:
+    """Which deployment and database this is: two of them sharing one cache must never read each other's sets."""
+    database = connections[DEFAULT_DB_ALIAS].settings_dict
+    parts = [str(database.get(part) or "") for part in ("ENGINE", "NAME", "HOST", "PORT")]
+    parts.append(str(database.get("OPTIONS", {}).get("options", "")))  # a PostgreSQL search_path, for one
+    parts.append(hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest())
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def _generation() -> str:
@@ -80,21 +87,28 @@ def _generation() -> str:
     return generation
 
 
-def forget_cached_permissions() -> None:
+def forget_cached_permissions(using: str = DEFAULT_DB_ALIAS) -> None:
     """Make every process read permissions from the database again.
 
     Called at the change and again after the commit: a process that read the new generation between the two could
     otherwise cache what the database held before the commit. Until then the changing transaction reads
     permissions from the database without caching them, so a change that is rolled back is never cached.
     """
-    connection = transaction.get_connection()
-    if connection.in_atomic_block:
-        setattr(connection, _CHANGED_IN_TRANSACTION, True)
+    connection = transaction.get_connection(using)
     _new_generation()
-    transaction.on_commit(_new_generation)
+    if connection.in_atomic_block or not connection.get_autocommit():
+        setattr(connection, _CHANGED_IN_TRANSACTION, True)
+    if connection.get_autocommit() or connection.in_atomic_block:
+        transaction.on_commit(lambda: _committed(connection), using=using)
+    # Under manual transaction management there is no commit hook: the flag stays until autocommit is back.
 
 
 _CHANGED_IN_TRANSACTION = "_controlplane_permissions_changed"
+
+
+def _committed(connection: Any) -> None:
+    setattr(connection, _CHANGED_IN_TRANSACTION, False)
+    _new_generation()
 
 
 def _changed_in_this_transaction() -> bool:
@@ -102,9 +116,12 @@ def _changed_in_this_transaction() -> bool:
     connection = transaction.get_connection()
     if not getattr(connection, _CHANGED_IN_TRANSACTION, False):
         return False
-    if connection.in_atomic_block:
+    if connection.in_atomic_block or not connection.get_autocommit():
         return True
-    setattr(connection, _CHANGED_IN_TRANSACTION, False)  # committed or rolled back since
+    # Rolled back since, or committed under manual transaction management (no commit hook there): another process
+    # may have cached what the database held before, under the generation set at the change.
+    setattr(connection, _CHANGED_IN_TRANSACTION, False)
+    _new_generation()
     return False
 
 
@@ -116,29 +133,35 @@ def _new_generation() -> None:
 
 
 def connect() -> None:
-    """Reset the cache whenever what grants permissions changes."""
+    """Reset the cache whenever what grants permissions changes: through the relations' managers (`m2m_changed`),
+    deleting a user, group or permission, creating a user, renaming a permission or its app (`Permission`,
+    `ContentType`), or migrating. Django sends no signal for rows of the relation tables written directly
+    (`User.groups.through.objects…`), for a queryset `update()` or for raw SQL: such a change applies within
+    `PERMISSIONS_CACHE_SECONDS`."""
     user_model = get_user_model()
-    through_models = {user_model.groups.through, user_model.user_permissions.through, Group.permissions.through}
+    through_models = [user_model.groups.through, user_model.user_permissions.through, Group.permissions.through]
     for through in through_models:
-        m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=f"permissions-cache-{through._meta.label}")
-    for model in (user_model, Group, Permission):
+        uid = f"permissions-cache-m2m-{through._meta.label}"
+        m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=uid)
+    for model in (Permission, ContentType):
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"permissions-cache-save-{model._meta.label}")
+    for model in (user_model, Group, Permission, ContentType):
         post_delete.connect(_on_change, sender=model, dispatch_uid=f"permissions-cache-delete-{model._meta.label}")
     post_save.connect(_on_user_saved, sender=user_model, dispatch_uid="permissions-cache-user-saved")
-    post_save.connect(_on_change, sender=Permission, dispatch_uid="permissions-cache-permission-saved")
     post_migrate.connect(_on_change, dispatch_uid="permissions-cache-migrate")
 
 
-def _on_m2m_changed(action: str, **_: Any) -> None:
+def _on_m2m_changed(action: str, using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
     if action in _M2M_ACTIONS:
-        forget_cached_permissions()
+        forget_cached_permissions(using)
 
 
-def _on_user_saved(created: bool, **_: Any) -> None:
+def _on_user_saved(created: bool, using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
     # A new user's id may have been used before (SQLite reuses ids after a rolled-back insert); its is_superuser and
     # is_active are read from the row itself on each request, so other saves change nothing cached.
     if created:
-        forget_cached_permissions()
+        forget_cached_permissions(using)
 
 
-def _on_change(**_: Any) -> None:
-    forget_cached_permissions()
+def _on_change(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
+    forget_cached_permissions(using)

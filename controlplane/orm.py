@@ -60,7 +60,6 @@ def _observed(model: type[models.Model]) -> bool:
 
 @dataclass(frozen=True)
 class _CompiledLookup:
-    connection: Any
     compiler: Any
     sql: str
     converters: dict[int, Any]
@@ -71,6 +70,9 @@ class _CompiledLookup:
     related_columns: slice
     set_related: Any
     set_reverse: Any
+
+
+_COMPILED_LOOKUPS = "_controlplane_compiled_lookups"
 
 
 class RowWithRelated:
@@ -88,11 +90,10 @@ class RowWithRelated:
         self.model = model
         self.field = field
         self.relation = relation
-        self._compiled: dict[int, _CompiledLookup] = {}  # by connection object: each thread has its own
 
     def get(self, value: Any, using: str = DEFAULT_DB_ALIAS) -> Any:
         compiled = self._compiled_for(using)
-        with compiled.connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(compiled.sql, [value])
             row = cursor.fetchone()
         if row is None:
@@ -109,13 +110,16 @@ class RowWithRelated:
         return instance
 
     def _compiled_for(self, using: str) -> _CompiledLookup:
+        """Kept on the connection object (each thread has its own): it goes away with it, never keeping a finished
+        thread's connection open."""
         connection = connections[using]
-        compiled = self._compiled.get(id(connection))
-        if compiled is None or compiled.connection is not connection:
-            compiled = self._compiled[id(connection)] = self._compile(connection, using)
+        lookups = connection.__dict__.setdefault(_COMPILED_LOOKUPS, {})
+        compiled = lookups.get(self)
+        if compiled is None:
+            compiled = lookups[self] = self._compile(using)
         return compiled
 
-    def _compile(self, connection: Any, using: str) -> _CompiledLookup:
+    def _compile(self, using: str) -> _CompiledLookup:
         queryset = self.model._default_manager.using(using).select_related(self.relation)
         queryset = queryset.filter(**{self.field: self._MARKER}).order_by()[:1]
         compiler = queryset.query.get_compiler(using)
@@ -131,7 +135,6 @@ class RowWithRelated:
         main_names, main_columns = layout(compiler.klass_info["select_fields"])
         related_names, related_columns = layout(related_info["select_fields"])
         return _CompiledLookup(
-            connection=connection,
             compiler=compiler,
             sql=sql,
             converters=compiler.get_converters(columns),

@@ -83,9 +83,9 @@ AUTHENTICATION_BACKENDS = [
     # Django's ModelBackend with each user's permissions cached across requests (controlplane/auth_backend.py).
     "controlplane.auth_backend.CachedPermissionsBackend",
 ]
-# Upper bound on how long a permission change made around Django (raw SQL) takes to apply; changes made through
-# Django apply at once.
-PERMISSIONS_CACHE_SECONDS = env.int("PERMISSIONS_CACHE_SECONDS", default=300)
+# Upper bound on how long a permission change that sends no Django signal (relation-table rows written directly, a
+# queryset update(), raw SQL) takes to apply; changes through models, relations and the admin apply at once.
+PERMISSIONS_CACHE_SECONDS = env.int("PERMISSIONS_CACHE_SECONDS", default=60)
 
 ROOT_URLCONF = "controlplane.urls"
 WSGI_APPLICATION = "controlplane.wsgi.application"

@@ -138,3 +138,33 @@ def test_a_compiled_lookup_takes_the_value_as_a_parameter_not_sql():
     lookup = RowWithRelated(ApiToken, "token_hash", "user")
     assert lookup.get("x' OR '1'='1") is None
     assert ApiToken.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_compiled_lookup_does_not_keep_a_finished_threads_connection():
+    """Each thread has its own connection; the compiled SQL lives on it, so it is freed (and closed) with it."""
+    import gc
+    import threading
+    import weakref
+
+    from django.db import connections
+
+    from controlplane.models import ApiToken
+    from controlplane.orm import RowWithRelated
+
+    lookup = RowWithRelated(ApiToken, "token_hash", "user")
+    thread_connections = []
+
+    def look_up() -> None:
+        assert lookup.get("c" * 64) is None
+        thread_connections.append(weakref.ref(connections["default"]))
+
+    threads = [threading.Thread(target=look_up) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    del thread
+    gc.collect()
+    assert len(thread_connections) == 3
+    assert [ref() for ref in thread_connections] == [None, None, None]

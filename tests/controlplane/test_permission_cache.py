@@ -3,6 +3,8 @@ takes away a permission applies at once — to a freshly loaded user, as each re
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import cache
@@ -156,3 +158,52 @@ def test_after_the_commit_the_changed_permissions_are_cached_again():
         assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)  # not cached mid-change
     assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)
     assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 0)
+
+
+@committed
+def test_a_change_that_sends_no_signal_applies_within_the_cache_lifetime(settings):
+    """Rows of the relation tables written directly send no Django signal; the cache's lifetime bounds them."""
+    settings.PERMISSIONS_CACHE_SECONDS = 1
+    user = UserFactory()
+    _grant(user, "operator")
+    assert _permission_queries(_as_a_request_loads_it(user), TRIGGER)[0]
+    assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 0)  # cached
+
+    User.groups.through.objects.filter(user=user).delete()
+    time.sleep(1.5)
+    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
+
+
+def test_a_renamed_permission_applies_at_once():
+    user = UserFactory()
+    _grant(user, "operator")
+    assert _as_a_request_loads_it(user).has_perm(TRIGGER)
+    trigger = Permission.objects.get(codename="trigger_run", content_type__app_label="workflows")
+    trigger.codename = "trigger_run_renamed"
+    trigger.save()
+    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
+    assert _as_a_request_loads_it(user).has_perm("workflows.trigger_run_renamed")
+
+
+@committed
+def test_manual_transactions_can_change_users_and_read_fresh_permissions():
+    transaction.set_autocommit(False)
+    try:
+        user = UserFactory()
+        _grant(user, "operator")
+        assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)
+        assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)  # uncommitted: not cached
+        transaction.commit()
+    finally:
+        transaction.set_autocommit(True)
+    assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 2)
+    assert _permission_queries(_as_a_request_loads_it(user), TRIGGER) == (True, 0)
+
+
+def test_deployments_sharing_one_cache_never_share_a_users_permissions(settings):
+    from controlplane.auth_backend import _permissions_key
+
+    user = UserFactory()
+    ours = _permissions_key(user)
+    settings.SECRET_KEY = "another deployment's secret key"
+    assert _permissions_key(user) != ours
