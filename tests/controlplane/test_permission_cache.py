@@ -4,6 +4,7 @@ takes away a permission applies at once — to a freshly loaded user, as each re
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -65,18 +66,24 @@ def test_joining_and_leaving_a_group_applies_at_once():
     assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
 
 
+def _granting_and_taking_back_applies_at_once(user: User, permissions: Any) -> Permission:
+    """Add the trigger permission to `permissions` (a user's or a group's), then remove it; check the user each time."""
+    trigger = Permission.objects.get(codename="trigger_run", content_type__app_label="workflows")
+    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
+
+    permissions.add(trigger)
+    assert _as_a_request_loads_it(user).has_perm(TRIGGER)
+
+    permissions.remove(trigger)
+    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
+    return trigger
+
+
 def test_a_change_to_a_groups_permissions_applies_to_its_members_at_once():
     user = UserFactory()
     group = Group.objects.create(name="night-shift")
     user.groups.add(group)
-    trigger = Permission.objects.get(codename="trigger_run", content_type__app_label="workflows")
-    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
-
-    group.permissions.add(trigger)
-    assert _as_a_request_loads_it(user).has_perm(TRIGGER)
-
-    group.permissions.remove(trigger)
-    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
+    trigger = _granting_and_taking_back_applies_at_once(user, group.permissions)
 
     group.permissions.add(trigger)
     assert _as_a_request_loads_it(user).has_perm(TRIGGER)
@@ -86,14 +93,7 @@ def test_a_change_to_a_groups_permissions_applies_to_its_members_at_once():
 
 def test_a_users_own_permissions_apply_at_once():
     user = UserFactory()
-    trigger = Permission.objects.get(codename="trigger_run", content_type__app_label="workflows")
-    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
-
-    user.user_permissions.add(trigger)
-    assert _as_a_request_loads_it(user).has_perm(TRIGGER)
-
-    user.user_permissions.remove(trigger)
-    assert not _as_a_request_loads_it(user).has_perm(TRIGGER)
+    _granting_and_taking_back_applies_at_once(user, user.user_permissions)
 
 
 def test_superuser_and_active_flags_are_read_from_the_user_row_not_the_cache():

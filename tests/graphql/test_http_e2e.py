@@ -121,7 +121,9 @@ def _trigger(send: Callable[[], httpx.Response], attempts: int = 3) -> dict[str,
     """The trigger's payload. The session's Prefect server (SQLite, shared with served runs and its own services)
     can answer 5xx on a loaded machine; only that answer is retried — any other refusal is the result."""
     for attempt in range(attempts):
-        result = send().json()["data"]["triggerDeployment"]
+        response = send()
+        assert response.status_code == 200, response.text[:500]
+        result = response.json()["data"]["triggerDeployment"]
         messages = result.get("messages") or []
         unavailable = any(m["kind"] == "ERROR" and m["message"].startswith(PREFECT_DOWN) for m in messages)
         if not unavailable or attempt == attempts - 1:
