@@ -12,6 +12,7 @@ written directly, a queryset `update()`, raw SQL) is picked up within `PERMISSIO
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
@@ -75,8 +76,14 @@ def _deployment_identity() -> str:
     database = connections[DEFAULT_DB_ALIAS].settings_dict
     parts = [str(database.get(part) or "") for part in ("ENGINE", "NAME", "HOST", "PORT")]
     parts.append(str(database.get("OPTIONS", {}).get("options", "")))  # a PostgreSQL search_path, for one
-    parts.append(hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest())
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return _hashed_identity(tuple(parts), settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=8)
+def _hashed_identity(database: tuple[str, ...], secret_key: str) -> str:
+    """Hashed once per database and key, not on every permission check."""
+    secret = hashlib.sha256(secret_key.encode()).hexdigest()
+    return hashlib.sha256("|".join([*database, secret]).encode()).hexdigest()[:16]
 
 
 def _generation() -> str:
@@ -96,14 +103,19 @@ def forget_cached_permissions(using: str = DEFAULT_DB_ALIAS) -> None:
     """
     connection = transaction.get_connection(using)
     _new_generation()
-    if connection.in_atomic_block or not connection.get_autocommit():
+    if _in_transaction(connection):
         setattr(connection, _CHANGED_IN_TRANSACTION, True)
-    if connection.get_autocommit() or connection.in_atomic_block:
+    if connection.in_atomic_block or connection.get_autocommit():
         transaction.on_commit(lambda: _committed(connection), using=using)
     # Under manual transaction management there is no commit hook: the flag stays until autocommit is back.
 
 
 _CHANGED_IN_TRANSACTION = "_controlplane_permissions_changed"
+
+
+def _in_transaction(connection: Any) -> bool:
+    """Inside an atomic block, or under manual transaction management: a change here is not committed yet."""
+    return connection.in_atomic_block or not connection.get_autocommit()
 
 
 def _committed(connection: Any) -> None:
@@ -116,7 +128,7 @@ def _changed_in_this_transaction() -> bool:
     connection = transaction.get_connection()
     if not getattr(connection, _CHANGED_IN_TRANSACTION, False):
         return False
-    if connection.in_atomic_block or not connection.get_autocommit():
+    if _in_transaction(connection):
         return True
     # Rolled back since, or committed under manual transaction management (no commit hook there): another process
     # may have cached what the database held before, under the generation set at the change.

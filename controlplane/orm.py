@@ -103,7 +103,7 @@ class RowWithRelated:
         instance = self.model.from_db(using, compiled.main_names, row[compiled.main_columns])
         related_values = row[compiled.related_columns]
         related = None
-        if any(value is not None for value in related_values):
+        if any(column is not None for column in related_values):
             related = compiled.related_model.from_db(using, compiled.related_names, related_values)
             compiled.set_reverse(related, instance)
         compiled.set_related(instance, related)
