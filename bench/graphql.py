@@ -45,7 +45,7 @@ def main() -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from controlplane.stack import (
+    from controlplane.devstack.processes import (
         ManagedProcess,
         free_port,
         prefect_server_command,
@@ -216,8 +216,8 @@ def _mirror(runs: int) -> None:
 def _viewer_token() -> str:
     from django.contrib.auth.models import Group, User
 
-    from controlplane.audit import Actor
-    from controlplane.services import create_api_token
+    from controlplane.access.services import create_api_token
+    from controlplane.audit.actor import Actor
 
     user, _ = User.objects.get_or_create(username="bench-viewer")
     user.groups.add(Group.objects.get(name="viewer"))

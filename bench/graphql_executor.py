@@ -48,7 +48,7 @@ def _execute(executor: type, user: Any, query: str) -> float:
     from django.test import RequestFactory
     from strawberry.django.context import StrawberryDjangoContext
 
-    from controlplane.schema import schema
+    from controlplane.api.schema import schema
 
     request = RequestFactory().post("/graphql/")
     request.user = user
@@ -74,7 +74,7 @@ def main() -> None:
         from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
         from bench.graphql import RUNS_QUERY
-        from controlplane.graphql_execution import FastLeafExecutor
+        from controlplane.api.executor import FastLeafExecutor
 
         viewer = _seed(args.runs)
         executors = {

@@ -181,7 +181,7 @@ def freshness(api_url: str, count: int, home: Path) -> list[float]:
 
     from django.utils import timezone
 
-    from controlplane.stack import ManagedProcess
+    from controlplane.devstack.processes import ManagedProcess
     from flows.serve import HEALTH_CHECK_DEPLOYMENT
     from tests.prefect_helpers import deployment_id, wait_for_deployments
     from workflows import prefect_api
@@ -220,7 +220,7 @@ def freshness(api_url: str, count: int, home: Path) -> list[float]:
 
 
 def start_prefect(home: Path) -> tuple[Any, str]:
-    from controlplane.stack import (
+    from controlplane.devstack.processes import (
         ManagedProcess,
         free_port,
         prefect_server_command,

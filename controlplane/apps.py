@@ -8,13 +8,14 @@ class ControlplaneConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import auth_backend, db, roles, signals
+        from controlplane.access import auth_backend, login_audit, roles
+        from controlplane.db import timestamps
 
         # Later migrations add permissions; re-grant them to the roles after every migrate.
         post_migrate.connect(roles.sync_roles_after_migrate, sender=self)
         # Logins, logouts, failed logins and lockouts are audited.
-        signals.connect()
+        login_audit.connect()
         # A user's cached permissions are dropped whenever what grants them changes.
         auth_backend.connect()
         # PostgreSQL timestamps parsed by psycopg's C loader.
-        db.connect()
+        timestamps.connect()

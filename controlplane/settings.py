@@ -71,7 +71,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # `Authorization: Bearer <token>` → the token's user; CSRF skipped for those requests only.
-    "controlplane.middleware.BearerTokenMiddleware",
+    "controlplane.access.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that it sees the authenticated user (django-axes' own rule).
@@ -80,8 +80,8 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend with each user's permissions cached across requests (controlplane/auth_backend.py).
-    "controlplane.auth_backend.CachedPermissionsBackend",
+    # Django's ModelBackend with each user's permissions cached across requests (controlplane/access/auth_backend.py).
+    "controlplane.access.auth_backend.CachedPermissionsBackend",
 ]
 # Upper bound on how long a permission change that sends no Django signal (relation-table rows written directly, a
 # queryset update(), raw SQL) takes to apply; changes through models, relations and the admin apply at once.
@@ -227,9 +227,35 @@ GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=4000)
 GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=100)
 STRAWBERRY_DJANGO = {"PAGINATION_DEFAULT_LIMIT": 100, "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PAGE_SIZE}
 # A CSRF refusal on /graphql/ answers in the GraphQL error shape; elsewhere Django's own page.
-CSRF_FAILURE_VIEW = "controlplane.graphql.csrf_failure"
+CSRF_FAILURE_VIEW = "controlplane.api.view.csrf_failure"
 # Same for a django-axes lockout (a login mutation after too many failures).
-AXES_LOCKOUT_CALLABLE = "controlplane.graphql.axes_lockout_response"
+AXES_LOCKOUT_CALLABLE = "controlplane.api.view.axes_lockout_response"
+# The parts of the GraphQL API, each owned by its room or app (controlplane/api/schema.py composes them; their order
+# is the order of the root fields in schema.graphql).
+GRAPHQL_QUERY_TYPES = [
+    "controlplane.access.graphql.SessionQuery",
+    "workflows.graphql.queries.ConfigQuery",
+    "controlplane.audit.graphql.AuditQuery",
+    "workflows.graphql.queries.WorkflowsQuery",
+]
+GRAPHQL_MUTATION_TYPES = [
+    "controlplane.access.graphql.SessionMutation",
+    "workflows.graphql.mutations.ConfigMutation",
+    "controlplane.access.graphql.TokenMutation",
+    "workflows.graphql.mutations.WorkflowsMutation",
+]
+
+# --- Fast paths over framework internals ----------------------------------------------------------------------------
+# Each leans on a library's internals (pinned exactly in requirements/constraints.txt), is documented with its
+# measured gain at the top of its module, and is switched off here, falling back to the library's standard path.
+# GraphQL: controlplane/api/executor.py (leaf executor) and controlplane/api/fields.py (plain column fields).
+GRAPHQL_FAST_EXECUTOR = env.bool("GRAPHQL_FAST_EXECUTOR", default=True)
+# Mirror rows loaded without Model.__init__: controlplane/db/fast_loading.py.
+ORM_FAST_LOADING = env.bool("ORM_FAST_LOADING", default=True)
+# PostgreSQL timestamptz parsed by psycopg's C loader: controlplane/db/timestamps.py.
+PG_FAST_TIMESTAMPTZ_LOADER = env.bool("PG_FAST_TIMESTAMPTZ_LOADER", default=True)
+# PostgreSQL bulk upserts bound on the server with binary arrays: controlplane/db/binary_binding.py.
+PG_BINARY_BULK_WRITES = env.bool("PG_BINARY_BULK_WRITES", default=True)
 
 # --- Logging -----------------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from controlplane.graphql import ControlPlaneGraphQLView
-from controlplane.schema import schema
+from controlplane.api.schema import schema
+from controlplane.api.view import ControlPlaneGraphQLView
 
 admin.site.site_header = "Prefect control plane"
 admin.site.site_title = "Control plane"

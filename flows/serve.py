@@ -1,7 +1,8 @@
 """Serve the flows of this package as deployments with schedules: `python -m flows.serve`.
 
-The process polls Prefect for scheduled runs of these deployments and executes them (see DESIGN.md: a deployment
-run needs a process that executes it). Intervals come from the environment so tests can shorten them.
+The process polls Prefect for scheduled runs of these deployments and executes them (docs/architecture.md, "Prefect
+facts": a deployment run needs a process that executes it). Intervals come from the environment so tests can
+shorten them.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Read-only admin of the Prefect mirror, built for tables of millions of runs, plus the sync status.
 
 Mirror rows are written only by the sync and the services, so every mirror admin here is view-only. Huge-table
-rules (DESIGN.md facts): no full result count, an estimated-count paginator (PostgreSQL `reltuples` when the list is
-unfiltered), no facets, `list_select_related`, `raw_id_fields`, filters and ordering only on indexed columns, no
-`date_hierarchy`. Operator actions (trigger, cancel, retry) are added to these classes and call
-`workflows.services`.
+rules (docs/architecture.md, "Huge tables"): no full result count, an estimated-count paginator (PostgreSQL
+`reltuples` when the list is unfiltered), no facets, `list_select_related`, `raw_id_fields`, filters and ordering
+only on indexed columns, no `date_hierarchy`. Operator actions (trigger, cancel, retry) are added to these classes
+and call `workflows.services`; the configuration saves through `workflows.configuration`.
 """
 
 from __future__ import annotations
@@ -12,18 +12,33 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from controlplane.admin import ReadOnlyAdminMixin
+from controlplane.admin_mixins import ReadOnlyAdminMixin, SavedThroughServiceMixin
+from controlplane.audit.actor import Actor
+from controlplane.environment import environment_settings
+from controlplane.exceptions import ServiceError
 from workflows.admin_actions import RunOperationsAdminMixin, TriggerDeploymentAdminMixin
-from workflows.models import Deployment, Flow, FlowRun, FlowRunStateChange, StateType, SyncStatus, WorkPool
+from workflows.configuration import CONFIG_FIELDS, update_config
+from workflows.models import (
+    Deployment,
+    Flow,
+    FlowRun,
+    FlowRunStateChange,
+    OrchestrationConfig,
+    StateType,
+    SyncStatus,
+    WorkPool,
+)
 
 # Below this many rows an exact COUNT(*) is cheap and an estimate would only confuse.
 ESTIMATE_COUNTS_ABOVE = 100_000
@@ -187,3 +202,39 @@ class SyncStatusAdmin(MirrorAdmin):
     @admin.display(description="duration")
     def last_duration(self, status: SyncStatus) -> str:
         return f"{status.last_duration_seconds:.2f}s" if status.last_duration_seconds is not None else "—"
+
+
+@admin.register(OrchestrationConfig)
+class OrchestrationConfigAdmin(SavedThroughServiceMixin, admin.ModelAdmin):
+    """The single configuration row. Changes go through `update_config` (audited, cap pushed to Prefect)."""
+
+    fields = [*CONFIG_FIELDS, "updated_at", "environment"]
+    readonly_fields = ["updated_at", "environment"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        config = OrchestrationConfig.load()
+        return HttpResponseRedirect(reverse("admin:workflows_orchestrationconfig_change", args=[config.pk]))
+
+    @admin.display(description="environment (secrets masked)")
+    def environment(self, config: OrchestrationConfig) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            ((item.name, item.shown_value if item.is_set else "(default)") for item in environment_settings()),
+        )
+        return format_html("<table>{}</table>", rows)
+
+    def save_model(self, request: HttpRequest, obj: OrchestrationConfig, form: forms.ModelForm, change: bool) -> None:
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in CONFIG_FIELDS}
+        if not changes:
+            return
+        try:
+            update_config(Actor.from_request(request), changes)
+        except ServiceError as exc:
+            messages.error(request, exc.message)

@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from controlplane.audit import Actor
+from controlplane.audit.actor import Actor
 from controlplane.exceptions import InvalidInput, PermissionDeniedError, ServiceError
 from workflows import services
 from workflows.models import Deployment, FlowRun

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from controlplane.orm import FastLoadingModel
+from controlplane.db.fast_loading import FastLoadingModel
 
 
 class StateType(models.TextChoices):
@@ -210,3 +210,31 @@ class SyncStatus(models.Model):
 
     def __str__(self) -> str:
         return self.stream
+
+
+class OrchestrationConfig(models.Model):
+    """The one row of orchestration settings, edited by admins; every change is audited."""
+
+    max_concurrent_runs = models.PositiveIntegerField(
+        default=5, help_text="Applied as Prefect's own concurrency limit on the work pools we trigger into."
+    )
+    retry_attempts = models.PositiveIntegerField(default=3)
+    health_check_interval_seconds = models.PositiveIntegerField(default=60)
+    auto_recovery_enabled = models.BooleanField(default=False)
+    monitoring_enabled = models.BooleanField(default=True)
+    default_timeout_seconds = models.PositiveIntegerField(default=3600)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Moved here from the controlplane app (migration 0008) with its table, so existing databases keep the row.
+        db_table = "controlplane_orchestrationconfig"
+        verbose_name = "orchestration configuration"
+        verbose_name_plural = "orchestration configuration"
+
+    def __str__(self) -> str:
+        return "Orchestration configuration"
+
+    @classmethod
+    def load(cls) -> OrchestrationConfig:
+        config, _ = cls.objects.get_or_create(pk=1)
+        return config

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from django.db import transaction
 
-from controlplane.audit import Actor, record_audit_event
+from controlplane.audit.actor import Actor
+from controlplane.audit.chain import record_audit_event
+from controlplane.audit.models import AuditOutcome
+from controlplane.audit.services import record_denied
 from controlplane.exceptions import (
     InvalidInput,
     OperationNotAllowed,
@@ -21,10 +24,9 @@ from controlplane.exceptions import (
     ServiceError,
     UpstreamUnavailable,
 )
-from controlplane.models import AuditOutcome, OrchestrationConfig
 from workflows import prefect_api
 from workflows.mirror import upsert_flow_runs
-from workflows.models import TERMINAL_STATE_TYPES, Deployment, FlowRun, StateType, WorkPool
+from workflows.models import TERMINAL_STATE_TYPES, Deployment, FlowRun, OrchestrationConfig, StateType, WorkPool
 from workflows.parameters import NON_FIELD, parameter_errors
 
 TRIGGER, CANCEL, RETRY = "workflows.trigger_run", "workflows.cancel_run", "workflows.retry_run"
@@ -226,11 +228,19 @@ class _Auditor:
         if not self.actor.has_perm(permission):
             self.fail(PermissionDeniedError(message))
 
-    def fail(self, error: ServiceError, outcome: str = AuditOutcome.DENIED) -> None:
-        """Audit the refusal or failure (in its own transaction) and raise it."""
+    def fail(self, error: ServiceError, outcome: str = AuditOutcome.DENIED) -> NoReturn:
+        """Audit the refusal or failure (in a durable transaction of its own) and raise it."""
         after = {"field_errors": error.field_errors} if isinstance(error, InvalidInput) else None
-        with transaction.atomic():
-            self._record(after, outcome=outcome, message=error.message)
+        record_denied(
+            self.actor,
+            self.action,
+            error.message,
+            target_type=self.target_type,
+            target_id=self.target_id,
+            before=self.before,
+            after=after,
+            outcome=outcome,
+        )
         raise error
 
     def _record(self, after: Any, **outcome: Any) -> None:
@@ -260,14 +270,13 @@ class _Auditor:
         except prefect_api.PrefectRejected as exc:
             error = rejected(exc) if rejected else OperationNotAllowed(f"Prefect refused: {exc}")
             self.fail(error, outcome=AuditOutcome.ERROR)
-        raise AssertionError("unreachable")  # pragma: no cover -- fail() always raises
 
     def refresh_mirror(self, payload: dict[str, Any]) -> None:
         """Bring a stale mirror row up to date with what Prefect just said (before refusing)."""
         upsert_flow_runs([payload])
 
     def mirror_and_record(self, payload: dict[str, Any], after: Any) -> FlowRun:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             (row,) = upsert_flow_runs([payload])
             self._record(after)
         return row

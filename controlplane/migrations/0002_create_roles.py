@@ -4,18 +4,19 @@ from django.db import migrations
 def create_roles(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
-    from controlplane.roles import sync_roles
+    from controlplane.access.roles import sync_roles
 
     # Permissions are normally created after all migrations; the roles need them now.
     for app_config in apps.get_app_configs():
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+    # Permissions of models added (or moved) by later migrations are granted by the post-migrate sync.
+    sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), missing_ok=True)
 
 
 def remove_roles(apps, schema_editor):
-    from controlplane.roles import ROLE_NAMES
+    from controlplane.access.roles import ROLE_NAMES
 
     apps.get_model("auth", "Group").objects.filter(name__in=ROLE_NAMES).delete()
 

@@ -13,7 +13,7 @@ DEFAULT_PATH = Path(settings.BASE_DIR) / "schema.graphql"
 
 
 def current_sdl() -> str:
-    from controlplane.schema import schema
+    from controlplane.api.schema import schema
 
     return print_schema(schema) + "\n"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from controlplane.audit import verify_chain
+from controlplane.audit.chain import verify_chain
 
 
 class Command(BaseCommand):

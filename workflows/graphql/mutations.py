@@ -1,5 +1,6 @@
-"""GraphQL mutations on runs. Each translates its input (ids, names, JSON) into mirror rows and calls
-`workflows.services`; a refusal comes back as an `OperationInfo` payload, never as a 500."""
+"""GraphQL mutations of the workflows app: operations on runs, and the configuration. Each translates its input
+(ids, names, JSON) into mirror rows and calls `workflows.services` or `workflows.configuration`; a refusal comes back
+as an `OperationInfo` payload, never as a 500."""
 
 from __future__ import annotations
 
@@ -12,12 +13,32 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry_django.fields.types import OperationInfo
 
-from controlplane.graphql import AuditedHasPerm, actor_of, call_service, validation_error
-from workflows import services
+from controlplane.api.errors import AuditedHasPerm, actor_of, call_service, validation_error
+from workflows import configuration, services
+from workflows.graphql.queries import find_run
+from workflows.graphql.types import FlowRunNode, OrchestrationConfigType
 from workflows.models import Deployment, FlowRun
-from workflows.schema import FlowRunNode, find_run
 
 FlowRunResult = Annotated[FlowRunNode | OperationInfo, strawberry.union("FlowRunResult")]
+ConfigResult = Annotated[OrchestrationConfigType | OperationInfo, strawberry.union("ConfigResult")]
+
+
+@strawberry.input(description="Only the settings given are changed.")
+class ConfigChanges:
+    max_concurrent_runs: int | None = strawberry.UNSET
+    retry_attempts: int | None = strawberry.UNSET
+    health_check_interval_seconds: int | None = strawberry.UNSET
+    auto_recovery_enabled: bool | None = strawberry.UNSET
+    monitoring_enabled: bool | None = strawberry.UNSET
+    default_timeout_seconds: int | None = strawberry.UNSET
+
+
+@strawberry.type
+class ConfigMutation:
+    @strawberry.mutation(extensions=[AuditedHasPerm(configuration.CHANGE_CONFIG)])
+    def update_config(self, info: strawberry.Info, changes: ConfigChanges) -> ConfigResult:
+        given = {name: value for name, value in vars(changes).items() if value is not strawberry.UNSET}
+        return call_service(configuration.update_config, actor_of(info), given)
 
 
 @strawberry.type(description="The outcome of one item of a bulk operation.")

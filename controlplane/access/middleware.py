@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from controlplane.services import authenticate_token
+from controlplane.access.services import authenticate_token
 
 BEARER = "bearer "
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from controlplane.roles import ADMIN
+from controlplane.access.roles import ADMIN
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ ROLE_NAMES = (VIEWER, OPERATOR, ADMIN, AUDITOR)
 
 _MIRROR_MODELS = ("flow", "deployment", "workpool", "flowrun", "flowrunstatechange", "syncstatus")
 
-READ = frozenset({f"workflows.view_{model}" for model in _MIRROR_MODELS} | {"controlplane.view_orchestrationconfig"})
+READ = frozenset({f"workflows.view_{model}" for model in _MIRROR_MODELS} | {"workflows.view_orchestrationconfig"})
 OPERATE = frozenset({"workflows.trigger_run", "workflows.cancel_run", "workflows.retry_run"})
 AUDIT = frozenset({"controlplane.view_auditevent", "controlplane.export_auditevent", "controlplane.verify_auditevent"})
 _CRUD = ("view", "add", "change", "delete")
 _SCHEDULE_MODELS = ("periodictask", "intervalschedule", "crontabschedule", "solarschedule", "clockedschedule")
 ADMINISTER = frozenset(
-    {"controlplane.change_orchestrationconfig", "controlplane.manage_all_tokens"}
+    {"workflows.change_orchestrationconfig", "controlplane.manage_all_tokens"}
     | {f"controlplane.{verb}_apitoken" for verb in _CRUD}
     | {f"auth.{verb}_{model}" for verb in _CRUD for model in ("user", "group")}
     | {f"django_celery_beat.{verb}_{model}" for verb in _CRUD for model in _SCHEDULE_MODELS}
@@ -36,19 +36,23 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
-def sync_roles(group_model: Any, permission_model: Any) -> None:
-    """Make each role group hold exactly its permissions. Takes the models so a migration can pass historical ones."""
+def sync_roles(group_model: Any, permission_model: Any, *, missing_ok: bool = False) -> None:
+    """Make each role group hold exactly its permissions. Takes the models so a migration can pass historical ones;
+    a migration early in history passes `missing_ok` for permissions of models that do not exist yet there (the
+    post-migrate sync grants them once every migration has run)."""
     for role, wanted in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
-        permissions = [_permission(permission_model, dotted) for dotted in sorted(wanted)]
-        group.permissions.set(permissions)
+        permissions = [_permission(permission_model, dotted, missing_ok) for dotted in sorted(wanted)]
+        group.permissions.set([permission for permission in permissions if permission is not None])
 
 
-def _permission(permission_model: Any, dotted: str) -> Any:
+def _permission(permission_model: Any, dotted: str, missing_ok: bool) -> Any:
     app_label, codename = dotted.split(".", 1)
     try:
         return permission_model.objects.get(content_type__app_label=app_label, codename=codename)
     except permission_model.DoesNotExist:
+        if missing_ok:
+            return None
         raise LookupError(f"Role permission {dotted!r} does not exist; is its model migrated?") from None
 
 

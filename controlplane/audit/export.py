@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from controlplane.models import AuditEvent
+from controlplane.audit.models import AuditEvent
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 COLUMNS = [

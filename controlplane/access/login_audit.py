@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.http import HttpRequest
 
-from controlplane.audit import Actor, client_ip, record_audit_event
-from controlplane.models import AuditOutcome
+from controlplane.audit.actor import Actor, client_ip
+from controlplane.audit.models import AuditOutcome
+from controlplane.audit.services import record_event
 
 _USER_AGENT_MAX = 500
 
@@ -25,8 +25,7 @@ def _request_actor(request: HttpRequest | None, user: Any = None) -> Actor:
 
 
 def _record(actor: Actor, action: str, target_id: str, outcome: str = AuditOutcome.SUCCESS, message: str = "") -> None:
-    with transaction.atomic():
-        record_audit_event(actor, action, target_type="user", target_id=target_id, outcome=outcome, message=message)
+    record_event(actor, action, target_type="user", target_id=target_id, outcome=outcome, message=message)
 
 
 def audit_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
