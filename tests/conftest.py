@@ -5,8 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
-from controlplane.stack import ManagedProcess
+from controlplane.devstack.processes import ManagedProcess
+from tests.graphql_client import client_for
 from tests.prefect_helpers import start_flow_server
 from tests.prefect_server import PrefectTestServer
 
@@ -34,3 +36,23 @@ def served_flows(prefect_server: PrefectTestServer) -> Iterator[ManagedProcess]:
     process = start_flow_server(prefect_server)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def viewer_client(db) -> Client:
+    return client_for("viewer")
+
+
+@pytest.fixture
+def operator_client(db) -> Client:
+    return client_for("operator")
+
+
+@pytest.fixture
+def auditor_client(db) -> Client:
+    return client_for("auditor")
+
+
+@pytest.fixture
+def admin_client_role(db) -> Client:
+    return client_for("admin")

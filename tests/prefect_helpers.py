@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from controlplane.stack import ManagedProcess
+from controlplane.devstack.processes import ManagedProcess
 from flows.serve import ETL_DEPLOYMENT, HEALTH_CHECK_DEPLOYMENT
 from tests.prefect_server import PrefectTestServer
 from workflows import prefect_api

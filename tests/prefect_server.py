@@ -6,7 +6,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from controlplane.stack import ManagedProcess, free_port, prefect_server_command, prefect_server_env, wait_for_prefect
+from controlplane.devstack.processes import (
+    ManagedProcess,
+    free_port,
+    prefect_server_command,
+    prefect_server_env,
+    wait_for_prefect,
+)
 
 STARTUP_TIMEOUT_SECONDS = 90
 

@@ -13,40 +13,28 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from controlplane.models import AuditEvent
+from controlplane.audit.models import AuditEvent
 from flows.serve import ETL_DEPLOYMENT, HEALTH_CHECK_DEPLOYMENT
-from tests.controlplane.real_runs import (
+from tests.factories import UserFactory
+from tests.prefect_helpers import wait_until_final
+from tests.workflows.real_runs import (
     OPERATING_ROLES,
     ROLES,
     cancel_leftover,
     failed_run,
     manual_runs_of,
     mirror,
-    mirrored_deployments,
     slow_run,
     state_in_prefect,
     wait_for_run_count,
 )
-from tests.factories import UserFactory
-from tests.prefect_helpers import wait_until_final
 from workflows import prefect_api
 from workflows.models import Deployment, FlowRun
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
 ACTORS = [*ROLES, "anonymous"]
 RUNS_URL = "/admin/workflows/flowrun/"
 DEPLOYMENTS_URL = "/admin/workflows/deployment/"
-
-
-@pytest.fixture(autouse=True)
-def patient_prefect_client(settings) -> None:
-    """These tests keep the served flows busy; on a loaded machine the test server can take over 10 s to answer."""
-    settings.PREFECT_API_TIMEOUT = 30
-
-
-@pytest.fixture
-def deployments(served_flows) -> dict[str, Deployment]:
-    return mirrored_deployments()
 
 
 def _client(role: str) -> Client:

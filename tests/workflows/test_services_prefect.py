@@ -7,11 +7,10 @@ import uuid
 
 import pytest
 
-from controlplane.audit import Actor
+from controlplane.audit.actor import Actor
+from controlplane.audit.models import AuditEvent
 from controlplane.exceptions import InvalidInput, OperationNotAllowed, PermissionDeniedError, UpstreamUnavailable
-from controlplane.models import AuditEvent, OrchestrationConfig
 from flows.serve import ETL_DEPLOYMENT, HEALTH_CHECK_DEPLOYMENT
-from tests.controlplane.real_runs import manual_runs_of, mirrored_deployment, mirrored_deployments
 from tests.factories import UserFactory
 from tests.prefect_helpers import (
     FINAL_STATE_TYPES,
@@ -20,21 +19,11 @@ from tests.prefect_helpers import (
     wait_for_state,
     wait_until_final,
 )
+from tests.workflows.real_runs import manual_runs_of, mirrored_deployment
 from workflows import prefect_api, services
-from workflows.models import Deployment, FlowRun, StateType
+from workflows.models import Deployment, FlowRun, OrchestrationConfig, StateType
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def patient_prefect_client(settings) -> None:
-    """These tests keep the served flows busy; on a loaded machine the test server can take over 10 s to answer."""
-    settings.PREFECT_API_TIMEOUT = 30
-
-
-@pytest.fixture
-def deployments(served_flows) -> dict[str, Deployment]:
-    return mirrored_deployments()
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
 
 
 @pytest.fixture
@@ -128,7 +117,7 @@ def test_trigger_sets_prefects_deployment_concurrency_limit_to_the_configured_ca
 
 
 def test_prefect_down_is_a_clear_error_and_audited(etl, operator, settings):
-    from controlplane.stack import free_port
+    from controlplane.devstack.processes import free_port
 
     settings.PREFECT_API_URL = f"http://127.0.0.1:{free_port()}/api"
     with pytest.raises(UpstreamUnavailable, match="unreachable"):
@@ -260,7 +249,7 @@ def test_prefect_enforces_the_cap_by_holding_runs_beyond_it(prefect_server, oper
     The test serves a deployment of its own: runs of the shared deployment that earlier tests left behind (some
     across a Prefect restart, which forgets the slot leases) can hand a slot back to its limit when they end.
     """
-    from controlplane.services import update_config
+    from workflows.configuration import update_config
 
     admin = Actor(user=UserFactory(role="admin"))
     name = f"cap-{uuid.uuid4().hex[:8]}"

@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from bench.seed import seed_flow_runs
-from controlplane.stack import free_port
+from controlplane.devstack.processes import free_port
 from tests.prefect_helpers import create_deployment_in_prefect, create_flow_run_in_prefect, flow_runs_in_prefect
 from workflows import prefect_api
 from workflows.models import FlowRun, SyncStatus

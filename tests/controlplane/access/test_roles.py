@@ -1,28 +1,28 @@
-"""The four roles exist as groups and grant exactly the capabilities of DESIGN.md's matrix."""
+"""The four roles exist as groups and grant exactly the capabilities of the matrix in docs/architecture.md."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 
-from controlplane.roles import ROLE_NAMES
+from controlplane.access.roles import ROLE_NAMES
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-# capability → the permission that grants it → which roles hold it (DESIGN.md, "Roles")
+# capability → the permission that grants it → which roles hold it (docs/architecture.md, "Roles")
 MATRIX = {
     "read runs": ("workflows.view_flowrun", {"viewer", "operator", "admin", "auditor"}),
     "read deployments": ("workflows.view_deployment", {"viewer", "operator", "admin", "auditor"}),
     "trigger runs": ("workflows.trigger_run", {"operator", "admin"}),
     "cancel runs": ("workflows.cancel_run", {"operator", "admin"}),
     "retry runs": ("workflows.retry_run", {"operator", "admin"}),
-    "edit config": ("controlplane.change_orchestrationconfig", {"admin"}),
+    "edit config": ("workflows.change_orchestrationconfig", {"admin"}),
     "edit schedules": ("django_celery_beat.change_periodictask", {"admin"}),
     "manage users": ("auth.change_user", {"admin"}),
     "manage tokens of others": ("controlplane.manage_all_tokens", {"admin"}),
@@ -67,7 +67,7 @@ def test_a_partial_migrate_on_an_empty_database_defers_the_roles_to_the_full_mig
     def manage(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=settings.BASE_DIR,
             env=env,
             capture_output=True,
             text=True,

@@ -6,9 +6,9 @@ import pytest
 from django.test import RequestFactory
 from strawberry.django.context import StrawberryDjangoContext
 
-from controlplane.schema import schema
+from controlplane.api.schema import schema
 from tests.factories import DeploymentFactory, FlowRunFactory, UserFactory
-from tests.graphql.conftest import graphql_data
+from tests.graphql_client import graphql_data
 from workflows.models import FlowRunStateChange, StateType
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,9 @@ import json
 import pytest
 from django.test import Client
 
-from controlplane.audit import Actor, record_audit_event
-from controlplane.models import AuditEvent
+from controlplane.audit.actor import Actor
+from controlplane.audit.chain import record_audit_event
+from controlplane.audit.models import AuditEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from django.conf import settings
 
-from controlplane.stack import free_port
+from controlplane.devstack.processes import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(settings.BASE_DIR)
 ADMIN_PASSWORD = "a-long-test-password-123"
 
 
@@ -121,7 +122,7 @@ def test_run_stack_refuses_a_taken_port_with_a_plain_message(tmp_path):
 
 @pytest.mark.django_db
 def test_second_run_reuses_the_first_admin_without_resetting_its_password():
-    from controlplane.bootstrap import ensure_first_admin
+    from controlplane.access.bootstrap import ensure_first_admin
 
     first = ensure_first_admin("root-admin")
     second = ensure_first_admin("root-admin", "another-password")

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from controlplane.auth_backend import GENERATION_KEY
+from controlplane.access.auth_backend import GENERATION_KEY
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -201,7 +201,7 @@ def test_manual_transactions_can_change_users_and_read_fresh_permissions():
 
 
 def test_deployments_sharing_one_cache_never_share_a_users_permissions(settings):
-    from controlplane.auth_backend import _permissions_key
+    from controlplane.access.auth_backend import _permissions_key
 
     user = UserFactory()
     ours = _permissions_key(user)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from controlplane.models import AuditEvent, AuditOutcome
+from controlplane.audit.models import AuditEvent, AuditOutcome
 from flows.serve import ETL_DEPLOYMENT, HEALTH_CHECK_DEPLOYMENT
-from tests.graphql.conftest import client_for, graphql_data, post_graphql
+from tests.graphql_client import client_for, graphql_data, post_graphql
 from tests.prefect_helpers import wait_until_final
 from workflows.models import Deployment, FlowRun
 from workflows.references import sync_reference_data

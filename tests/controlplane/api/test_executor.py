@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 import strawberry
+from django.conf import settings
 from django.test import RequestFactory
 from django.utils import timezone
 from strawberry.django.context import StrawberryDjangoContext
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from controlplane.graphql_execution import FastLeafExecutor
-from controlplane.schema import schema
+from controlplane.api import executor as executor_module
+from controlplane.api.executor import FastLeafExecutor, internals_available
+from controlplane.api.schema import build_schema, schema
 from tests.factories import DeploymentFactory, FlowRunFactory, UserFactory
 from workflows.models import StateType
 
@@ -129,6 +131,13 @@ class CountedFastExecutor(FastLeafExecutor):
     pass
 
 
+needs_fast_fields = pytest.mark.skipif(
+    not settings.GRAPHQL_FAST_EXECUTOR,
+    reason="GRAPHQL_FAST_EXECUTOR=false: the types use strawberry-django's own fields, which the fast path never takes",
+)
+
+
+@needs_fast_fields
 def test_a_page_of_runs_really_skips_graphql_cores_per_field_work(varied_runs):
     """graphql-core builds a resolve-info object for each field it executes; the fast executor only lets it execute
     the fields with resolvers (id, stateType, isTerminal, fullName) and the objects holding them."""
@@ -152,6 +161,7 @@ query Plain($first: Int!, $withTags: Boolean!) {
 """
 
 
+@needs_fast_fields
 def test_a_page_of_plain_fields_is_completed_without_graphql_core_per_run(varied_runs):
     """With nothing but columns under `edges`, the whole list — edges, nodes and their joined rows — is completed
     by the fast path: graphql-core builds resolve infos and completes values for the root field only, however many
@@ -273,3 +283,29 @@ def test_broken_values_in_lists_of_objects_give_graphql_cores_own_errors():
     assert fine_listing[-1] is None and fine_listing[0]["owner"] == {"name": "ann"}
     assert {"name": "co-owners", "coOwners": [{"name": "cy"}, {"name": "di"}]} in ours.data["items"]
     assert len(ours.errors) >= 10
+
+
+# --- The switch back to strawberry's standard execution -------------------------------------------------------------
+
+
+def test_the_pinned_graphql_core_and_strawberry_have_what_the_fast_executor_relies_on():
+    assert internals_available()
+    assert build_schema(fast_executor=True).execution_context_class is FastLeafExecutor
+
+
+def test_the_switch_off_builds_the_schema_with_strawberrys_standard_executor(varied_runs):
+    stock = build_schema(fast_executor=False)
+    assert stock.execution_context_class is StrawberryGraphQLCoreExecutionContext
+    request = RequestFactory().post("/graphql/")
+    request.user = UserFactory(role="viewer")
+    context = StrawberryDjangoContext(request=request, response=None)
+    result = stock.execute_sync(RICH_PAGE, variable_values={"first": 50, "withTags": True}, context_value=context)
+    reference = _run(RICH_PAGE, {"first": 50, "withTags": True}, StrawberryGraphQLCoreExecutionContext, request.user)
+    assert result.errors is None and result.data == reference.data
+
+
+def test_a_library_that_changed_shape_falls_back_to_the_standard_executor(monkeypatch, caplog):
+    monkeypatch.setattr(executor_module, "_EXECUTE_FIELDS_PARAMETERS", ["self", "something", "else"])
+    assert not internals_available()
+    assert build_schema(fast_executor=True).execution_context_class is StrawberryGraphQLCoreExecutionContext
+    assert "fast executor is off" in caplog.text

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from tests.factories import FlowRunFactory
-from tests.graphql.conftest import GRAPHQL_URL, client_for, graphql_data, graphql_errors, post_graphql
+from tests.graphql_client import GRAPHQL_URL, client_for, graphql_data, graphql_errors, post_graphql
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_a_repeated_document_is_validated_once_and_a_refusal_stays_a_refusal(vie
     """Parsing and validation are cached per document and rule set; the limits still refuse on every request."""
     from strawberry.extensions.validation_cache import _get_validate_cache
 
-    from controlplane.graphql import GRAPHQL_DOCUMENT_CACHE_SIZE
+    from controlplane.api.extensions import GRAPHQL_DOCUMENT_CACHE_SIZE
 
     cache = _get_validate_cache(GRAPHQL_DOCUMENT_CACHE_SIZE)
     query = "{ flowRuns(first: 1) { edges { node { name } } } }"

@@ -11,10 +11,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from controlplane.audit import Actor
+from controlplane.access.models import ApiToken
+from controlplane.access.services import authenticate_token, create_api_token, revoke_api_token
+from controlplane.audit.actor import Actor
+from controlplane.audit.models import AuditEvent
 from controlplane.exceptions import InvalidInput, PermissionDeniedError
-from controlplane.models import ApiToken, AuditEvent
-from controlplane.services import authenticate_token, create_api_token, revoke_api_token
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

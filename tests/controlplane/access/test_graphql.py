@@ -6,9 +6,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from controlplane.models import AuditEvent
+from controlplane.audit.models import AuditEvent
 from tests.factories import UserFactory
-from tests.graphql.conftest import graphql_data, post_graphql
+from tests.graphql_client import graphql_data, post_graphql
 
 pytestmark = pytest.mark.django_db
 

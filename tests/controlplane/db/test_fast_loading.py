@@ -9,7 +9,7 @@ import pytest
 from django.db.models import Model
 from django.db.models.signals import post_init
 
-from controlplane.orm import FastLoadingModel
+from controlplane.db.fast_loading import FastLoadingModel
 from tests.factories import DeploymentFactory, FlowRunFactory
 from workflows.models import FlowRun
 
@@ -96,75 +96,3 @@ def test_a_post_init_receiver_still_sees_every_instance(run):
     finally:
         post_init.disconnect(receiver, sender=FlowRun)
     assert seen == [run.pk]
-
-
-# --- RowWithRelated: a select_related lookup compiled once ---------------------------------------------------------
-
-
-def _token_of(user, **fields):
-    from django.utils import timezone
-
-    from controlplane.models import ApiToken
-
-    defaults = {"name": "t", "token_hash": "a" * 64, "prefix": "cpt_aaaa", "expires_at": timezone.now()}
-    return ApiToken.objects.create(user=user, **{**defaults, **fields})
-
-
-def test_a_compiled_lookup_returns_what_the_orm_returns(django_assert_num_queries):
-    from controlplane.models import ApiToken
-    from controlplane.orm import RowWithRelated
-    from tests.factories import UserFactory
-
-    token = _token_of(UserFactory(username="ann"), last_used_at=None)
-    lookup = RowWithRelated(ApiToken, "token_hash", "user")
-    orm = ApiToken.objects.select_related("user").get(pk=token.pk)
-    for _ in range(2):  # compiled on the first call, reused on the second
-        with django_assert_num_queries(1):
-            found = lookup.get(token.token_hash)
-            assert found.user.username == "ann"  # attached: no second query
-        assert _fields(found) == _fields(orm)
-        assert _fields(found.user) == _fields(orm.user)
-        assert found.expires_at == token.expires_at and found.expires_at.tzinfo is not None  # converted on SQLite
-        assert not found._state.adding and found._state.db == "default"
-    assert lookup.get("b" * 64) is None
-
-
-def test_a_compiled_lookup_takes_the_value_as_a_parameter_not_sql():
-    from controlplane.models import ApiToken
-    from controlplane.orm import RowWithRelated
-    from tests.factories import UserFactory
-
-    _token_of(UserFactory())
-    lookup = RowWithRelated(ApiToken, "token_hash", "user")
-    assert lookup.get("x' OR '1'='1") is None
-    assert ApiToken.objects.count() == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_compiled_lookup_does_not_keep_a_finished_threads_connection():
-    """Each thread has its own connection; the compiled SQL lives on it, so it is freed (and closed) with it."""
-    import gc
-    import threading
-    import weakref
-
-    from django.db import connections
-
-    from controlplane.models import ApiToken
-    from controlplane.orm import RowWithRelated
-
-    lookup = RowWithRelated(ApiToken, "token_hash", "user")
-    thread_connections = []
-
-    def look_up() -> None:
-        assert lookup.get("c" * 64) is None
-        thread_connections.append(weakref.ref(connections["default"]))
-
-    threads = [threading.Thread(target=look_up) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    del thread
-    gc.collect()
-    assert len(thread_connections) == 3
-    assert [ref() for ref in thread_connections] == [None, None, None]

@@ -6,18 +6,19 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from controlplane.audit import Actor
+from controlplane.audit.actor import Actor
+from controlplane.audit.models import AuditEvent
 from controlplane.environment import MASK, masked
 from controlplane.exceptions import InvalidInput, PermissionDeniedError
-from controlplane.models import AuditEvent, OrchestrationConfig
-from controlplane.services import update_config
-from tests.controlplane.real_runs import ROLES, mirrored_deployments
 from tests.factories import UserFactory
+from tests.workflows.real_runs import ROLES, mirrored_deployments
 from workflows import prefect_api
+from workflows.configuration import update_config
+from workflows.models import OrchestrationConfig
 from workflows.services import deployment_concurrency_limit
 
 pytestmark = pytest.mark.django_db
-CONFIG_URL = "/admin/controlplane/orchestrationconfig/1/change/"
+CONFIG_URL = "/admin/workflows/orchestrationconfig/1/change/"
 
 
 def _form(config: OrchestrationConfig, **changes: object) -> dict[str, object]:

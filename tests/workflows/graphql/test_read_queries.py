@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 from strawberry import relay
 
-from controlplane.audit import Actor, record_audit_event
-from controlplane.models import OrchestrationConfig
+from controlplane.audit.actor import Actor
+from controlplane.audit.chain import record_audit_event
 from tests.factories import DeploymentFactory, FlowRunFactory, UserFactory, WorkPoolFactory
-from tests.graphql.conftest import client_for, graphql_data, graphql_errors
-from workflows.models import FlowRunStateChange, StateType, SyncStatus
+from tests.graphql_client import client_for, graphql_data, graphql_errors
+from workflows.models import FlowRunStateChange, OrchestrationConfig, StateType, SyncStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
-from controlplane.audit import GENESIS_HASH, Actor, record_audit_event, verify_chain
-from controlplane.models import AuditEvent, AuditLogIsAppendOnly
+from controlplane.audit.actor import Actor
+from controlplane.audit.chain import GENESIS_HASH, record_audit_event, verify_chain
+from controlplane.audit.models import AuditEvent, AuditLogIsAppendOnly
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

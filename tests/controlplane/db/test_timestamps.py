@@ -1,5 +1,5 @@
 """On PostgreSQL, timestamps are parsed by psycopg's C loader and come back exactly as Django's own loader returns
-them; SQLite is untouched."""
+them; with `PG_FAST_TIMESTAMPTZ_LOADER=false` Django's loader is in force (controlplane/db/timestamps.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import pytest
 from django.db import connection
 from psycopg import postgres
 from psycopg.adapt import AdaptersMap
+from psycopg.pq import Format
 
-from controlplane.db import _use_fast_timestamptz_loader, fast_timestamptz_loader
-from tests.factories import FlowRunFactory
-from workflows.models import FlowRun
+from controlplane.db.timestamps import _use_fast_timestamptz_loader, fast_timestamptz_loader
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +42,32 @@ def _read(register_djangos_loader: bool) -> tuple[datetime.datetime, ...]:
         return cursor.fetchone()
 
 
+def _loader_of_a_django_cursor() -> type:
+    """The `timestamptz` loader a query through Django's cursor would use: Django's `create_cursor` may register its
+    own on the cursor, so this asks the cursor, not the connection."""
+    with connection.cursor() as cursor:
+        return cursor.cursor.adapters.get_loader(postgres.types["timestamptz"].oid, Format.TEXT)
+
+
 @requires_postgresql
-def test_the_connection_uses_the_c_loader():
-    connection.ensure_connection()
-    registered = connection.connection.adapters.get_loader(1184, 0)
-    assert registered is fast_timestamptz_loader()
+def test_a_django_cursor_parses_timestamps_with_the_c_loader():
+    assert fast_timestamptz_loader() is not None, "psycopg's C part is installed (psycopg-binary)"
+    assert _loader_of_a_django_cursor() is fast_timestamptz_loader()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_setting_off_leaves_djangos_loader_in_force(settings):
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+
+    settings.PG_FAST_TIMESTAMPTZ_LOADER = False
+    connection.close()
+    try:
+        loader = _loader_of_a_django_cursor()
+        assert loader is not fast_timestamptz_loader()
+        assert issubclass(loader, BaseTzLoader)
+    finally:
+        connection.close()  # the next test connects with the fast loader again
 
 
 @requires_postgresql
@@ -78,9 +98,3 @@ def test_only_a_utc_session_gets_the_c_loader(session_zone, django_zone, fast):
     like = _connection_like(session_zone, django_zone)
     _use_fast_timestamptz_loader(sender=None, connection=like)
     assert (like.connection.adapters.get_loader(1184, 0) is fast_timestamptz_loader()) is fast
-
-
-@pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite connections only")
-def test_sqlite_reads_timestamps_as_before():
-    run = FlowRunFactory()
-    assert FlowRun.objects.get(pk=run.pk).expected_start_time == run.expected_start_time

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from controlplane.stack import ManagedProcess, free_port
+from controlplane.devstack.processes import ManagedProcess, free_port
 from flows.serve import ETL_DEPLOYMENT
 from tests.prefect_helpers import REPO_ROOT
 
@@ -29,8 +29,8 @@ PREFECT_DOWN = "Prefect is unavailable"  # workflows.services' message for a Pre
 SEED_SCRIPT = f"""
 import json
 from django.contrib.auth.models import Group, User
-from controlplane.audit import Actor
-from controlplane.services import create_api_token
+from controlplane.audit.actor import Actor
+from controlplane.access.services import create_api_token
 from workflows.references import sync_reference_data
 
 secrets = {{}}

@@ -1,9 +1,10 @@
+"""Helpers for tests that talk to the GraphQL endpoint through Django's test client."""
+
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import pytest
 from django.test import Client
 
 from tests.factories import UserFactory
@@ -38,23 +39,3 @@ def client_for(role: str | None) -> Client:
     if role:
         client.force_login(UserFactory(role=role))
     return client
-
-
-@pytest.fixture
-def viewer_client(db) -> Client:
-    return client_for("viewer")
-
-
-@pytest.fixture
-def operator_client(db) -> Client:
-    return client_for("operator")
-
-
-@pytest.fixture
-def auditor_client(db) -> Client:
-    return client_for("auditor")
-
-
-@pytest.fixture
-def admin_client_role(db) -> Client:
-    return client_for("admin")

@@ -1,0 +1,20 @@
+"""Fixtures shared by the workflows tests that run against the real Prefect test server and the served flows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workflows.real_runs import mirrored_deployments
+from workflows.models import Deployment
+
+
+@pytest.fixture
+def patient_prefect_client(settings) -> None:
+    """For tests that keep the served flows busy: on a loaded machine the test server can take over 10 s to answer."""
+    settings.PREFECT_API_TIMEOUT = 30
+
+
+@pytest.fixture
+def deployments(served_flows) -> dict[str, Deployment]:
+    """The served deployments (health-check, etl-hourly), resumed and mirrored."""
+    return mirrored_deployments()
