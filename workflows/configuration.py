@@ -89,7 +89,4 @@ def _clean_config_changes(
             cleaned[name] = OrchestrationConfig._meta.get_field(name).clean(value, config)
         except ValidationError as exc:
             errors[name] = list(exc.messages)
-    for name in ("max_concurrent_runs", "health_check_interval_seconds", "default_timeout_seconds"):
-        if cleaned.get(name) == 0:
-            errors[name] = ["Must be at least 1."]
     return cleaned, errors

@@ -6,6 +6,7 @@ never deleted because Prefect deleted them: they are marked `deleted_in_prefect`
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -212,17 +213,28 @@ class SyncStatus(models.Model):
         return self.stream
 
 
+SECONDS_PER_DAY = 86_400
+MAX_CONCURRENT_RUNS = 1_000
+MAX_RETRY_ATTEMPTS = 10
+
+
 class OrchestrationConfig(models.Model):
     """The one row of orchestration settings, edited by admins; every change is audited."""
 
     max_concurrent_runs = models.PositiveIntegerField(
-        default=5, help_text="Applied as Prefect's own concurrency limit on the work pools we trigger into."
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CONCURRENT_RUNS)],
+        help_text="Applied as Prefect's own concurrency limit on the work pools we trigger into.",
     )
-    retry_attempts = models.PositiveIntegerField(default=3)
-    health_check_interval_seconds = models.PositiveIntegerField(default=60)
+    retry_attempts = models.PositiveIntegerField(default=3, validators=[MaxValueValidator(MAX_RETRY_ATTEMPTS)])
+    health_check_interval_seconds = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(10), MaxValueValidator(SECONDS_PER_DAY)]
+    )
     auto_recovery_enabled = models.BooleanField(default=False)
     monitoring_enabled = models.BooleanField(default=True)
-    default_timeout_seconds = models.PositiveIntegerField(default=3600)
+    default_timeout_seconds = models.PositiveIntegerField(
+        default=3600, validators=[MinValueValidator(1), MaxValueValidator(7 * SECONDS_PER_DAY)]
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -15,7 +15,10 @@ from typing import Any
 import strawberry
 import strawberry_django
 from django.conf import settings
+from graphql import GraphQLError
 from strawberry import Info, relay
+from strawberry.relay.types import PREFIX as CURSOR_PREFIX
+from strawberry.relay.utils import from_base64
 from strawberry_django.fields.field import StrawberryDjangoField
 from strawberry_django.relay import DjangoListConnection
 
@@ -100,6 +103,9 @@ class CountedConnection(DjangoListConnection[relay.NodeType]):
         last: int | None = None,
         **kwargs: Any,
     ) -> Any:
+        for argument, cursor in (("before", before), ("after", after)):
+            if cursor is not None:
+                check_cursor(argument, cursor)
         if (last or 0) > 0 and before is None:  # strawberry-django's optimized "last n" path; no window there
             return super().resolve_connection(
                 nodes, info=info, before=before, after=after, first=first, last=last, **kwargs
@@ -109,3 +115,19 @@ class CountedConnection(DjangoListConnection[relay.NodeType]):
         )
         connection.nodes = nodes
         return connection
+
+
+def check_cursor(argument: str, cursor: str) -> None:
+    """Refuse a cursor this API did not give out with a client error of its own, before strawberry's decoder would
+    answer with Python's base64 or int() error text."""
+    try:
+        prefix, offset = from_base64(cursor)
+        valid = prefix == CURSOR_PREFIX and offset.isdigit()
+    except ValueError:
+        valid = False
+    if not valid:
+        raise GraphQLError(
+            f"Argument '{argument}' is not a cursor of this list: pass an `endCursor`/`startCursor` or edge "
+            "`cursor` value this API returned.",
+            extensions={"code": "BAD_CURSOR"},
+        )

@@ -72,9 +72,13 @@ def wait_for_prefect(api_url: str, timeout: float, is_alive: Callable[[], bool] 
     raise StackError(f"the Prefect API at {api_url} did not come up within {timeout:.0f}s")
 
 
+GUARD = Path(__file__).with_name("guard.py")
+
+
 class ManagedProcess:
     """A child process in its own session (so a terminal Ctrl-C reaches only the supervisor), whose output is
-    prefixed with its name and copied to a log file."""
+    prefixed with its name and copied to a log file. It runs under `guard.py`, so it and everything it starts die
+    with the supervisor, however the supervisor ends (even SIGKILL)."""
 
     def __init__(
         self,
@@ -96,7 +100,7 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         self.process = subprocess.Popen(
-            self.command,
+            [sys.executable, str(GUARD), str(os.getpid()), "--", *self.command],
             env=self.env,
             cwd=self.cwd,
             stdout=subprocess.PIPE,
@@ -133,13 +137,19 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM the child (it shuts its own workers down), then SIGKILL whatever is left of its process group."""
-        if not self.process:
-            return None
-        if self.process.poll() is None:
+        self.request_stop()
+        return self.wait_stopped(timeout)
+
+    def request_stop(self) -> None:
+        if self.process and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout)
+
+    def wait_stopped(self, timeout: float) -> int | None:
+        if not self.process:
+            return None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=max(timeout, 0.1))
         self._signal_group(signal.SIGKILL)  # stragglers the child left behind, or the child itself after the timeout
         self.process.wait(timeout=5)
         if self._pump:
@@ -150,3 +160,48 @@ class ManagedProcess:
         assert self.process
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)  # the group we created with start_new_session
+
+
+def stop_all(children: list[ManagedProcess], timeout: float = 12.0) -> None:
+    """Stop every child at once (each shuts down in parallel), SIGKILLing what is still there after `timeout`."""
+    for child in children:
+        child.request_stop()
+    deadline = time.monotonic() + timeout
+    for child in children:
+        child.wait_stopped(deadline - time.monotonic())
+
+
+class PidFiles:
+    """`var/run/<name>.pid` for run_stack and each child's guard: what the next start checks before anything else.
+    A pid counts as alive only if that process still runs this checkout's guard or run_stack (pids are reused)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, pid: int | None) -> None:
+        if pid is not None:
+            (self.directory / f"{name}.pid").write_text(f"{pid}\n")
+
+    def clear(self) -> None:
+        for pid_file in self.directory.glob("*.pid"):
+            pid_file.unlink(missing_ok=True)
+
+    def alive(self) -> list[tuple[str, int]]:
+        found = []
+        for pid_file in sorted(self.directory.glob("*.pid")):
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(pid_file.read_text().strip())
+                if pid != os.getpid() and _runs_this_checkout(pid):
+                    found.append((pid_file.stem, pid))
+        return found
+
+
+def _runs_this_checkout(pid: int) -> bool:
+    import psutil
+
+    try:
+        command_line = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return str(GUARD) in command_line or "run_stack" in command_line

@@ -2,11 +2,16 @@
 
 Migrates, creates the first admin, starts a local Prefect server (unless PREFECT_API_URL names one), serves the flows
 in `flows/`, starts the Celery worker and beat, the Prefect event listener and the web server, then watches them.
-Ctrl-C (or SIGTERM) stops every child it started, newest first. If a child dies, everything stops with exit 1.
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal) stops every child it started, all at once; if run_stack itself is
+killed outright, each child's guard (`guard.py`) takes it down. If a child dies, everything stops with exit 1. Pid
+files under `var/run/` let the next start name processes an earlier run left behind instead of failing on a port.
+The first admin's credentials are printed, and kept in `var/first-admin.txt` (mode 0600) until that admin first logs
+in, before anything else can fail.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -20,13 +25,15 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from controlplane.access.bootstrap import ensure_first_admin
+from controlplane.access.bootstrap import FirstAdmin, ensure_first_admin, save_first_admin_credentials
 from controlplane.devstack.processes import (
     ManagedProcess,
+    PidFiles,
     StackError,
     port_is_free,
     prefect_server_command,
     prefect_server_env,
+    stop_all,
     wait_for_prefect,
 )
 
@@ -48,15 +55,17 @@ class RunStackCommand(BaseCommand):
         self.stopping = False
         self.log_dir = Path(settings.VAR_DIR) / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        prefect_url = urlsplit(settings.PREFECT_API_URL)
-        self._check_ports_free(options["host"], options["port"], prefect_url)
+        self.pid_files = PidFiles(Path(settings.VAR_DIR) / "run")
+        self._refuse_if_an_earlier_run_is_alive()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._request_stop)
 
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         admin = ensure_first_admin(settings.ADMIN_USERNAME, settings.ADMIN_PASSWORD or None)
-
-        signal.signal(signal.SIGINT, self._request_stop)
-        signal.signal(signal.SIGTERM, self._request_stop)
+        self._show_first_admin(admin)
+        prefect_url = urlsplit(settings.PREFECT_API_URL)
+        self._check_ports_free(options["host"], options["port"], prefect_url)
         try:
             self._start_everything(options, prefect_url)
             self._print_banner(options, admin)
@@ -72,15 +81,42 @@ class RunStackCommand(BaseCommand):
 
     # --- start ---------------------------------------------------------------------------------------------------
 
+    def _refuse_if_an_earlier_run_is_alive(self) -> None:
+        alive = self.pid_files.alive()
+        if alive:
+            listed = ", ".join(f"{name} (pid {pid})" for name, pid in alive)
+            # Each guard leads its child's process group; run_stack itself does not lead one.
+            targets = " ".join(str(pid) if name == "run_stack" else f"-{pid}" for name, pid in alive)
+            raise CommandError(
+                f"processes of an earlier run_stack of this checkout are still running: {listed}. "
+                f"Stop them with: kill -TERM -- {targets}"
+            )
+        self.pid_files.clear()
+        self.pid_files.write("run_stack", os.getpid())
+
+    def _show_first_admin(self, admin: FirstAdmin) -> None:
+        """Print a new admin's password now (before anything can fail) and keep it where only its owner can read it
+        until that admin first logs in (`controlplane.access.bootstrap`)."""
+        if not admin.created or settings.ADMIN_PASSWORD:  # a password from the environment is the user's own
+            return
+        path = save_first_admin_credentials(admin)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"first admin: username {admin.username!r}, password {admin.password!r} "
+                f"(also in {path} until its first login)"
+            )
+        )
+
     def _check_ports_free(self, host: str, port: int, prefect_url: Any) -> None:
-        wanted = [("web server", host, port)]
+        wanted = [("web server", host, port, "--port 8080")]
         if settings.PREFECT_START_LOCAL_SERVER:
-            wanted.append(("Prefect server", prefect_url.hostname, prefect_url.port or 4200))
-        for what, bind_host, bind_port in wanted:
+            other = "PREFECT_START_LOCAL_SERVER=true PREFECT_API_URL=http://127.0.0.1:4300/api"
+            wanted.append(("Prefect server", prefect_url.hostname, prefect_url.port or 4200, other))
+        for what, bind_host, bind_port, advice in wanted:
             if not port_is_free(bind_host, bind_port):
                 raise CommandError(
-                    f"port {bind_port} on {bind_host} (for the {what}) is already in use — is another run_stack "
-                    f"running? Stop it, or choose another port (--port, PREFECT_API_URL)."
+                    f"port {bind_port} on {bind_host} (for the {what}) is already in use by a process that is not "
+                    f"part of this checkout's stack. Stop it, or use another port: {advice}"
                 )
 
     def _start_everything(self, options: dict[str, Any], prefect_url: Any) -> None:
@@ -118,6 +154,7 @@ class RunStackCommand(BaseCommand):
             name, command, env, log_file=self.log_dir / f"{name}.log", echo=sys.stdout, cwd=Path(settings.BASE_DIR)
         ).start()
         self.children.append(child)
+        self.pid_files.write(name, child.pid)
         return child
 
     def _wait_for_web(self, url: str, web: ManagedProcess) -> None:
@@ -145,7 +182,7 @@ class RunStackCommand(BaseCommand):
             f"  logs:        {self.log_dir}/",
         ]
         if admin.created:
-            lines.append(f"  first admin: username {admin.username!r}, password {admin.password!r}  (shown once)")
+            lines.append(f"  first admin: username {admin.username!r}, password {admin.password!r}")
         else:
             lines.append(f"  admin user {admin.username!r} exists (reset: manage.py changepassword {admin.username})")
         lines.append("Press Ctrl-C to stop everything.\n")
@@ -172,9 +209,10 @@ class RunStackCommand(BaseCommand):
         self.stopping = True
 
     def _stop_all(self) -> None:
-        for child in reversed(self.children):
-            if child.is_alive():
-                self.stdout.write(f"stopping {child.name} (pid {child.pid}) …")
-            child.stop()
+        running = [child for child in self.children if child.is_alive()]
+        if running:
+            self.stdout.write("stopping " + ", ".join(f"{child.name} (pid {child.pid})" for child in running) + " …")
+        stop_all(self.children)
+        self.pid_files.clear()
         if self.children:
             self.stdout.write("all stopped.")

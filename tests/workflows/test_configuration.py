@@ -64,6 +64,37 @@ def test_invalid_values_are_refused_per_field():
     assert AuditEvent.objects.get(action="config.update").outcome == "error"
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("retry_attempts", 12473),  # found by fuzzing: any integer used to be accepted
+        ("health_check_interval_seconds", 1021923),
+        ("health_check_interval_seconds", 5),
+        ("max_concurrent_runs", 1001),
+        ("default_timeout_seconds", 0),
+        ("default_timeout_seconds", 7 * 86_400 + 1),
+    ],
+)
+def test_values_out_of_range_are_refused_with_the_range_in_the_field_message(field, value):
+    admin = Actor(user=UserFactory(role="admin"))
+    with pytest.raises(InvalidInput) as excinfo:
+        update_config(admin, {field: value})
+    (message,) = excinfo.value.field_errors[field]
+    assert "less than or equal to" in message or "greater than or equal to" in message
+    assert getattr(OrchestrationConfig.load(), field) != value
+
+
+def test_values_at_the_ends_of_the_ranges_are_accepted():
+    admin = Actor(user=UserFactory(role="admin"))
+    update_config(admin, {"retry_attempts": 10, "health_check_interval_seconds": 86_400, "default_timeout_seconds": 1})
+    config = OrchestrationConfig.load()
+    assert (config.retry_attempts, config.health_check_interval_seconds, config.default_timeout_seconds) == (
+        10,
+        86_400,
+        1,
+    )
+
+
 @pytest.mark.prefect
 def test_changed_cap_is_pushed_to_prefects_deployment_limits(served_flows):
     deployments = mirrored_deployments()

@@ -157,3 +157,29 @@ def _operator():
     from tests.factories import UserFactory
 
     return UserFactory(role="operator")
+
+
+# A malformed relay cursor used to answer with Python's own base64 error text (found by fuzzing).
+BAD_CURSORS = ["a", "!!!", "YXJyYXljb25uZWN0aW9uOng=", "Rmxvd1J1bjox", "YXJyYXljb25uZWN0aW9uOi0x"]
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
+@pytest.mark.parametrize("connection", ["flowRuns", "auditEvents", "workPools", "deployments"])
+def test_a_malformed_cursor_is_a_client_error_of_ours(admin_client_role, connection, cursor):
+    payload = post_graphql(
+        admin_client_role, f"query($c: String!) {{ {connection}(after: $c) {{ totalCount }} }}", {"c": cursor}
+    ).json()
+    [error] = payload["errors"]
+    assert error["message"].startswith("Argument 'after' is not a cursor of this list")
+    assert error["extensions"] == {"code": "BAD_CURSOR"}
+    assert "base64" not in json.dumps(payload) and "invalid literal" not in json.dumps(payload)
+
+
+def test_a_cursor_this_api_gave_out_pages_on(viewer_client):
+    FlowRunFactory.create_batch(3)
+    first = graphql_data(viewer_client, "{ flowRuns(first: 2) { pageInfo { endCursor } } }")["flowRuns"]
+    query = "query($c: String!) { flowRuns(first: 2, after: $c) { edges { cursor } } }"
+    rest = graphql_data(viewer_client, query, {"c": first["pageInfo"]["endCursor"]})["flowRuns"]["edges"]
+    assert len(rest) == 1
+    errors = graphql_errors(viewer_client, 'query { flowRuns(before: "a") { totalCount } }')
+    assert errors == [errors[0]] and errors[0].startswith("Argument 'before' is not a cursor of this list")

@@ -15,14 +15,15 @@ import httpx
 import psutil
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
-from controlplane.devstack.processes import free_port
+from controlplane.devstack.processes import free_port, port_is_free
 
 REPO_ROOT = Path(settings.BASE_DIR)
 ADMIN_PASSWORD = "a-long-test-password-123"
 
 
-def _stack_env(tmp_path: Path, prefect_port: int) -> dict[str, str]:
+def _stack_env(tmp_path: Path, prefect_port: int, admin_password: str = ADMIN_PASSWORD) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DJANGO_"))}
     env.update(
         VAR_DIR=str(tmp_path / "var"),
@@ -30,20 +31,33 @@ def _stack_env(tmp_path: Path, prefect_port: int) -> dict[str, str]:
         CELERY_BROKER_URL="filesystem://",
         PREFECT_API_URL=f"http://127.0.0.1:{prefect_port}/api",
         PREFECT_START_LOCAL_SERVER="true",
-        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        ADMIN_PASSWORD=admin_password,
     )
     return env
 
 
-def _run_stack(tmp_path: Path, web_port: int, prefect_port: int) -> subprocess.Popen[str]:
+def _run_stack(
+    tmp_path: Path, web_port: int, prefect_port: int, admin_password: str = ADMIN_PASSWORD
+) -> subprocess.Popen[str]:
+    """`make run` as a terminal starts it: its own session and process group, which a closed terminal SIGHUPs."""
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_stack", "--port", str(web_port), "--web-workers", "1"],
         cwd=REPO_ROOT,
-        env=_stack_env(tmp_path, prefect_port),
+        env=_stack_env(tmp_path, prefect_port, admin_password),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
+
+
+def _ports_free(*ports: int, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(port_is_free("127.0.0.1", port) for port in ports):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
@@ -79,7 +93,7 @@ def _admin_login(base_url: str, password: str) -> httpx.Response:
     bool(os.environ.get("DATABASE_URL")),
     reason="the stack runs on its own SQLite whatever the suite's database; CI's embedded run covers it",
 )
-def test_run_stack_brings_everything_up_and_ctrl_c_stops_every_child(tmp_path):
+def test_run_stack_brings_everything_up_a_hangup_stops_every_child_and_it_comes_up_again(tmp_path):
     web_port, prefect_port = free_port(), free_port()
     stack = _run_stack(tmp_path, web_port, prefect_port)
     try:
@@ -100,24 +114,73 @@ def test_run_stack_brings_everything_up_and_ctrl_c_stops_every_child(tmp_path):
             time.sleep(1)
         assert {"health-check", "etl-hourly"} <= served
 
-        stack.send_signal(signal.SIGINT)
-        assert stack.wait(timeout=60) == 0
-        time.sleep(1)
-        assert not [child.pid for child in children if child.is_running() and child.status() != "zombie"]
+        os.killpg(stack.pid, signal.SIGHUP)  # the terminal closed: make and run_stack get SIGHUP
+        hung_up_at = time.monotonic()
+        stack.wait(timeout=60)
+        _, alive = psutil.wait_procs(children, timeout=60)
+        assert not [child.pid for child in alive if child.status() != psutil.STATUS_ZOMBIE]
+        assert _ports_free(web_port, prefect_port)
+        print(f"every process gone and both ports free {time.monotonic() - hung_up_at:.1f}s after the hangup")
+
+        again = _run_stack(tmp_path, web_port, prefect_port)
+        try:
+            _read_until(again, "Press Ctrl-C to stop everything.", timeout=180)
+            again.send_signal(signal.SIGINT)
+            assert again.wait(timeout=60) == 0
+        finally:
+            if again.poll() is None:
+                os.killpg(again.pid, signal.SIGKILL)
     finally:
         if stack.poll() is None:
-            stack.kill()
+            os.killpg(stack.pid, signal.SIGKILL)
 
 
-def test_run_stack_refuses_a_taken_port_with_a_plain_message(tmp_path):
+def test_a_first_start_that_fails_on_a_taken_port_keeps_the_admins_credentials(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        stack = _run_stack(tmp_path, port, free_port())
+        stack = _run_stack(tmp_path, port, free_port(), admin_password="")
         output, _ = stack.communicate(timeout=120)
     assert stack.returncode != 0
     assert f"port {port} on 127.0.0.1 (for the web server) is already in use" in output
+    assert "--port 8080" in output  # advice that works
+    credentials = tmp_path / "var" / "first-admin.txt"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    username_line, password_line = credentials.read_text().splitlines()
+    assert username_line == "username: admin"
+    assert f"password {password_line.removeprefix('password: ')!r}" in output
+
+
+def test_a_start_beside_a_live_earlier_run_names_its_processes(tmp_path):
+    from controlplane.devstack.processes import ManagedProcess, PidFiles
+
+    leftover = ManagedProcess("web", [sys.executable, "-c", "import time; time.sleep(600)"]).start()
+    try:
+        PidFiles(tmp_path / "var" / "run").write("web", leftover.pid)
+        stack = _run_stack(tmp_path, free_port(), free_port())
+        output, _ = stack.communicate(timeout=120)
+        assert stack.returncode != 0
+        assert f"still running: web (pid {leftover.pid})" in output
+        assert f"kill -TERM -- -{leftover.pid}" in output
+    finally:
+        leftover.stop(timeout=10)
+
+
+@pytest.mark.django_db
+def test_the_saved_credentials_are_deleted_at_the_first_admins_first_login(settings, tmp_path, client):
+    from controlplane.access.bootstrap import ensure_first_admin, save_first_admin_credentials
+
+    settings.VAR_DIR = tmp_path
+    admin = ensure_first_admin("first", "a-long-test-password-456")
+    path = save_first_admin_credentials(admin)
+    other = ensure_first_admin("second", "a-long-test-password-789")
+    client.force_login(get_user_model().objects.get(username=other.username))
+    assert path.exists()  # someone else's login leaves it
+    client.logout()
+    response = client.post("/admin/login/", {"username": "first", "password": "a-long-test-password-456"})
+    assert response.status_code == 302
+    assert not path.exists()
 
 
 @pytest.mark.django_db
