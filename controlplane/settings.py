@@ -225,6 +225,9 @@ GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=20)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=4000)
 GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=100)
+# Per API token, session user or anonymous address, per minute; 0 turns a budget off (controlplane/api/rate_limit.py).
+API_RATE_LIMIT_QUERIES = env.int("API_RATE_LIMIT_QUERIES", default=3000)
+API_RATE_LIMIT_MUTATIONS = env.int("API_RATE_LIMIT_MUTATIONS", default=300)
 STRAWBERRY_DJANGO = {"PAGINATION_DEFAULT_LIMIT": 100, "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PAGE_SIZE}
 # A CSRF refusal on /graphql/ answers in the GraphQL error shape; elsewhere Django's own page.
 CSRF_FAILURE_VIEW = "controlplane.api.view.csrf_failure"

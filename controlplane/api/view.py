@@ -20,6 +20,8 @@ from django.middleware.csrf import get_token
 from django.views.csrf import csrf_failure as django_csrf_failure
 from strawberry.django.views import GraphQLView
 
+from controlplane.api import rate_limit
+
 GRAPHQL_PATH = "/graphql/"
 
 
@@ -38,6 +40,8 @@ class ControlPlaneGraphQLView(GraphQLView):
         if _declared_body_size(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return _body_too_large()
         try:
+            if request.method == "POST" and (refusal := rate_limit.check(request)) is not None:
+                return _rate_limited(refusal)
             return self.run(request=request)
         except RequestDataTooBig:
             return _body_too_large()
@@ -71,6 +75,16 @@ def _body_too_large() -> JsonResponse:
     return graphql_error_response(
         f"Request body is larger than the {limit} bytes this API accepts.", 413, "REQUEST_TOO_LARGE"
     )
+
+
+def _rate_limited(refusal: rate_limit.Refusal) -> JsonResponse:
+    response = graphql_error_response(
+        f"Too many {refusal.kind}s: the budget is {refusal.budget} a minute. Retry after {refusal.retry_after}s.",
+        429,
+        "RATE_LIMITED",
+    )
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
