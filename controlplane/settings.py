@@ -266,13 +266,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"refusals_as_one_line": {"()": "controlplane.access.refusal_logging.RefusalsAsOneLine"}},
+    "filters": {"expected_failures_as_one_line": {"()": "controlplane.request_logging.ExpectedFailuresAsOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "axes.apps": {"level": "WARNING"},
-        "django.request": {"filters": ["refusals_as_one_line"]},
+        "django.request": {"filters": ["expected_failures_as_one_line"]},
     },
 }

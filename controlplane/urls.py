@@ -14,3 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("graphql/", ControlPlaneGraphQLView.as_view(schema=schema), name="graphql"),
 ]
+
+# A database outage answers 503 + Retry-After, not a 500 (controlplane/db/outage.py).
+handler500 = "controlplane.db.outage.server_error"

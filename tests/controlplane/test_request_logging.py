@@ -23,7 +23,7 @@ def test_a_403_is_logged_as_one_line_without_a_traceback(caplog):
 
 
 def test_a_server_error_still_carries_its_traceback():
-    from controlplane.access.refusal_logging import RefusalsAsOneLine
+    from controlplane.request_logging import ExpectedFailuresAsOneLine
 
     try:
         raise RuntimeError("boom")
@@ -33,4 +33,4 @@ def test_a_server_error_still_carries_its_traceback():
         record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal Server Error", (),
                                    sys.exc_info())  # fmt: skip
     record.status_code = 500
-    assert RefusalsAsOneLine().filter(record) and record.exc_info is not None
+    assert ExpectedFailuresAsOneLine().filter(record) and record.exc_info is not None
