@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from controlplane.access import admin as access_admin
 from controlplane.audit import admin as audit_admin
+from controlplane.schedules import admin as schedules_admin
 
-__all__ = ["access_admin", "audit_admin"]
+__all__ = ["access_admin", "audit_admin", "schedules_admin"]
