@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from controlplane.access.admin_site import may_use_admin
 from controlplane.access.models import ApiToken
 from controlplane.access.services import (
     MANAGE_ALL_TOKENS,
@@ -74,7 +75,7 @@ class ApiTokenAdmin(SavedThroughServiceMixin, admin.ModelAdmin):
         return queryset.filter(user=request.user)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
+        return may_use_admin(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return self.has_module_permission(request) and (obj is None or self._owns_or_manages(request, obj))
