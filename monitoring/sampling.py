@@ -109,7 +109,7 @@ def take_sample() -> SystemSample | None:
 def latest_samples() -> list[SystemSample]:
     """The newest sample of each host seen within the retention period (one query per host, hosts are few)."""
     since = timezone.now() - timedelta(hours=settings.MONITORING_SAMPLE_RETENTION_HOURS)
-    hosts = SystemSample.objects.filter(taken_at__gte=since).values_list("host", flat=True).distinct()
+    hosts = SystemSample.objects.filter(taken_at__gte=since).order_by().values_list("host", flat=True).distinct()
     latest = (SystemSample.objects.filter(host=host).order_by("-taken_at").first() for host in sorted(hosts))
     return [sample for sample in latest if sample is not None]
 
