@@ -262,6 +262,8 @@ NOTIFICATION_TIMEOUT_SECONDS = env.float("NOTIFICATION_TIMEOUT_SECONDS", default
 # /metrics answers a request with `Authorization: Bearer <METRICS_TOKEN>` or from one of METRICS_ALLOWED_IPS.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Paths whose `Authorization: Bearer` is not an API token (the access middleware leaves it to the view).
+BEARER_TOKEN_EXEMPT_PATHS = frozenset({"/metrics"})
 # E-mail notifications: Django's email backend from a URL (smtp://user:pass@host:587, consolemail://, …).
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
