@@ -237,12 +237,14 @@ GRAPHQL_QUERY_TYPES = [
     "workflows.graphql.queries.ConfigQuery",
     "controlplane.audit.graphql.AuditQuery",
     "workflows.graphql.queries.WorkflowsQuery",
+    "monitoring.graphql.queries.MonitoringQuery",
 ]
 GRAPHQL_MUTATION_TYPES = [
     "controlplane.access.graphql.SessionMutation",
     "workflows.graphql.mutations.ConfigMutation",
     "controlplane.access.graphql.TokenMutation",
     "workflows.graphql.mutations.WorkflowsMutation",
+    "monitoring.graphql.mutations.MonitoringMutation",
 ]
 
 # --- Monitoring (monitoring/) ---------------------------------------------------------------------------------------
