@@ -16,7 +16,15 @@ from controlplane.audit.services import record_event, refuse
 from controlplane.environment import MASK
 from controlplane.exceptions import InvalidInput, PermissionDeniedError, ServiceError, UpstreamUnavailable
 from monitoring import notify
-from monitoring.models import Comparison, Delivery, DeliveryStatus, Metric, NotificationChannel, Threshold
+from monitoring.models import (
+    Comparison,
+    Delivery,
+    DeliveryStatus,
+    DeploymentAlertRule,
+    Metric,
+    NotificationChannel,
+    Threshold,
+)
 
 THRESHOLD_FIELDS = (
     "name",
@@ -127,7 +135,7 @@ def channel_values(channel: NotificationChannel) -> dict[str, Any]:
     return values
 
 
-def _channel_errors(channel: NotificationChannel) -> dict[str, list[str]]:
+def channel_errors(channel: NotificationChannel) -> dict[str, list[str]]:
     if channel.kind == "email":
         addresses = [a.strip() for a in channel.target.split(",") if a.strip()]
         if not addresses or any("@" not in a for a in addresses):
@@ -147,7 +155,7 @@ def _save_channel(actor: Actor, action: str, channel: NotificationChannel, chang
     before = channel_values(channel) if channel.pk else None
     errors = _clean(NotificationChannel, channel, CHANNEL_FIELDS, changes)
     if not errors:
-        errors = _channel_errors(channel) or _unique_name_error(NotificationChannel, channel)
+        errors = channel_errors(channel) or _unique_name_error(NotificationChannel, channel)
     if errors:
         _refuse(actor, action, "notification_channel", target_id, InvalidInput("Invalid channel.", errors))
     old, new = _changed(before, channel_values(channel))
@@ -180,3 +188,17 @@ def send_test_notification(actor: Actor, channel: NotificationChannel) -> Delive
         refuse(actor, action, error, target_type="notification_channel", target_id=channel.pk, before=outcome)
     record_event(actor, action, target_type="notification_channel", target_id=channel.pk, after=outcome)
     return delivery
+
+
+def set_deployment_alert_rule(actor: Actor, deployment: Any, alert_on_failure: bool) -> DeploymentAlertRule:
+    """Whether each FAILED or CRASHED run of `deployment` raises an alert (admins only, audited)."""
+    action = "deployment_alert_rule.update"
+    if not actor.has_perm("monitoring.change_deploymentalertrule"):
+        error = PermissionDeniedError("Only admins can change a deployment's alert rule.")
+        _refuse(actor, action, "deployment", deployment.pk, error)
+    rule = DeploymentAlertRule.objects.filter(deployment=deployment).first()
+    before = {"alert_on_failure": rule.alert_on_failure} if rule else None
+    rule = rule or DeploymentAlertRule(deployment=deployment)
+    rule.alert_on_failure = alert_on_failure
+    _save_audited(actor, action, "deployment", rule, before, {"alert_on_failure": alert_on_failure})
+    return rule
