@@ -23,6 +23,7 @@ from monitoring.models import (
     DeploymentAlertRule,
     Metric,
     NotificationChannel,
+    Scope,
     Threshold,
 )
 
@@ -39,6 +40,19 @@ THRESHOLD_FIELDS = (
 )
 CHANNEL_FIELDS = ("name", "kind", "target", "secret", "min_severity", "deployment_filter", "tag_filter", "enabled")
 SECRET_FIELDS = frozenset({"target", "secret"})
+_HOST_SCOPES = (Scope.GLOBAL, Scope.HOST)
+_RUN_SCOPES = (Scope.GLOBAL, Scope.DEPLOYMENT)
+# The scopes each metric can be measured in (monitoring.observations); the rest only global.
+SCOPES_OF = {
+    Metric.CPU_PERCENT: _HOST_SCOPES,
+    Metric.MEMORY_PERCENT: _HOST_SCOPES,
+    Metric.SWAP_PERCENT: _HOST_SCOPES,
+    Metric.LOAD1: _HOST_SCOPES,
+    Metric.DISK_PERCENT: (Scope.GLOBAL, Scope.DISK),
+    Metric.RUN_ERROR_RATE: _RUN_SCOPES,
+    Metric.RUN_RETRY_RATE: _RUN_SCOPES,
+    Metric.LATE_RUNS: _RUN_SCOPES,
+}
 
 
 def _refuse(actor: Actor, action: str, target_type: str, target_id: Any, error: ServiceError) -> NoReturn:
@@ -86,6 +100,9 @@ def threshold_errors(threshold: Threshold) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if threshold.metric not in Metric.values:
         errors["metric"] = [f"Unknown metric {threshold.metric!r}; one of {', '.join(Metric.values)}."]
+    elif threshold.scope not in SCOPES_OF.get(Metric(threshold.metric), (Scope.GLOBAL,)):
+        allowed = ", ".join(SCOPES_OF.get(Metric(threshold.metric), (Scope.GLOBAL,)))
+        errors["scope"] = [f"A {threshold.metric} threshold applies to: {allowed}."]
     if threshold.for_seconds is not None and threshold.for_seconds < 0:
         errors["for_seconds"] = ["Must be 0 or more seconds."]
     warning, critical = threshold.warning_level, threshold.critical_level

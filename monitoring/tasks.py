@@ -35,6 +35,8 @@ def check_components() -> dict[str, Any]:
 
 @shared_task(name="monitoring.alert_on_failed_runs", ignore_result=True)
 def alert_on_failed_runs() -> int:
+    if not sampling.monitoring_enabled():
+        return 0
     return len(services.alert_on_failed_runs())
 
 

@@ -89,6 +89,7 @@ def test_only_admins_change_thresholds(role):
         ({"comparison": "<", "warning_level": 4, "critical_level": 5}, "warning_level"),
         ({"for_seconds": -5}, "for_seconds"),
         ({"metric": "cpu_temperature"}, "metric"),
+        ({"metric": "cpu_percent", "scope": "deployment"}, "scope"),
         ({"colour": "red"}, "colour"),
     ],
 )
