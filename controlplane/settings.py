@@ -241,13 +241,55 @@ GRAPHQL_QUERY_TYPES = [
     "workflows.graphql.queries.ConfigQuery",
     "controlplane.audit.graphql.AuditQuery",
     "workflows.graphql.queries.WorkflowsQuery",
+    "monitoring.graphql.queries.MonitoringQuery",
 ]
 GRAPHQL_MUTATION_TYPES = [
     "controlplane.access.graphql.SessionMutation",
     "workflows.graphql.mutations.ConfigMutation",
     "controlplane.access.graphql.TokenMutation",
     "workflows.graphql.mutations.WorkflowsMutation",
+    "monitoring.graphql.mutations.MonitoringMutation",
 ]
+
+# --- Monitoring (monitoring/) ---------------------------------------------------------------------------------------
+# Seconds between host samples and component checks (the initial beat schedules; editable in the admin afterwards).
+MONITORING_SAMPLE_SECONDS = env.int("MONITORING_SAMPLE_SECONDS", default=15)
+# Raw samples older than this are pruned daily, in batches.
+MONITORING_SAMPLE_RETENTION_HOURS = env.int("MONITORING_SAMPLE_RETENTION_HOURS", default=48)
+# Paths whose file systems are sampled (each reported under its mount point); default: the data directory's.
+MONITORED_DISKS = env.list("MONITORED_DISKS", default=[str(VAR_DIR)])
+# An open, unacknowledged alert is notified again after this many seconds.
+ALERT_RENOTIFY_SECONDS = env.int("ALERT_RENOTIFY_SECONDS", default=3600)
+# Window of the run health figures the thresholds see, and how late a scheduled run may start before it counts.
+RUN_HEALTH_WINDOW_SECONDS = env.int("RUN_HEALTH_WINDOW_SECONDS", default=3600)
+LATE_RUN_GRACE_SECONDS = env.int("LATE_RUN_GRACE_SECONDS", default=60)
+# Seconds a notification (webhook, Slack) may take before it fails and is retried.
+NOTIFICATION_TIMEOUT_SECONDS = env.float("NOTIFICATION_TIMEOUT_SECONDS", default=5.0)
+# /metrics answers a request with `Authorization: Bearer <METRICS_TOKEN>` or from one of METRICS_ALLOWED_IPS.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# Paths whose `Authorization: Bearer` is not an API token (the access middleware leaves it to the view).
+BEARER_TOKEN_EXEMPT_PATHS = frozenset({"/metrics"})
+# E-mail notifications: Django's email backend from a URL (smtp://user:pass@host:587, consolemail://, …).
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="controlplane@localhost")
+
+# Sentry error reporting for the web and Celery processes, when a DSN is given.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(dsn=SENTRY_DSN, integrations=[DjangoIntegration(), CeleryIntegration()], send_default_pii=False)
 
 # --- Fast paths over framework internals ----------------------------------------------------------------------------
 # Each leans on a library's internals (pinned exactly in requirements/constraints.txt), is documented with its

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from controlplane.api.schema import schema
@@ -9,6 +9,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("graphql/", ControlPlaneGraphQLView.as_view(schema=schema), name="graphql"),
+    # /healthz, /readyz, /metrics: named by string, so the project does not import the monitoring app.
+    path("", include("monitoring.urls")),
 ]
 
 # A database outage answers 503 + Retry-After, not a 500 (controlplane/db/outage.py).

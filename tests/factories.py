@@ -82,3 +82,49 @@ class FlowRunFactory(factory.django.DjangoModelFactory):
     start_time = factory.LazyAttribute(lambda run: run.expected_start_time)
     end_time = factory.LazyAttribute(lambda run: run.start_time + timedelta(seconds=30))
     state_timestamp = factory.LazyAttribute(lambda run: run.end_time)
+
+
+class ThresholdFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.Threshold"
+
+    name = factory.Sequence(lambda n: f"threshold-{n}")
+    metric = "cpu_percent"
+    scope = "global"
+    comparison = ">"
+    warning_level = 80.0
+    critical_level = 95.0
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.Alert"
+
+    rule = factory.Sequence(lambda n: f"test-rule-{n}")
+    subject = "host:test"
+    severity = "warning"
+    status = "firing"
+    first_seen = factory.LazyFunction(timezone.now)
+    last_seen = factory.LazyFunction(timezone.now)
+    message = "CPU on test: 85"
+
+
+class NotificationChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.NotificationChannel"
+
+    name = factory.Sequence(lambda n: f"channel-{n}")
+    kind = "webhook"
+    target = "http://127.0.0.1:9/hook"
+    secret = "s3cret"
+
+
+class SystemSampleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.SystemSample"
+
+    host = "test-host"
+    taken_at = factory.LazyFunction(timezone.now)
+    cpu_percent = 50.0
+    memory_percent = 40.0
+    disk_percent = factory.LazyFunction(lambda: {"/": 30.0})

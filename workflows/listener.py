@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from django.core.cache import cache
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
@@ -35,6 +36,10 @@ BACKOFF_MAX_SECONDS = 30.0
 STALE_READ_PAUSES_SECONDS = (0.1, 0.2, 0.4, 0.8, 1.6)
 
 JSON = dict
+# The listener's liveness for the monitoring app (which reads it; workflows never imports monitoring): the time of
+# its last loop turn, written at most every HEARTBEAT_SECONDS while the stream is open.
+HEARTBEAT_CACHE_KEY = "workflows:listener:heartbeat"
+HEARTBEAT_SECONDS = 10.0
 
 
 @dataclass
@@ -161,7 +166,9 @@ def listen(
                     on_connected()
                 if stats.reconnects:
                     _catch_up()
+                beat_at = 0.0
                 while not should_stop():
+                    beat_at = _heartbeat(beat_at)
                     events = _next_batch(stream, idle_timeout)
                     if events:
                         close_old_connections()
@@ -180,6 +187,15 @@ def listen(
             _sleep_unless_stopped(backoff, should_stop)
             backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
     return stats
+
+
+def _heartbeat(last: float) -> float:
+    """Record that the listener is alive (a cache write, at most every HEARTBEAT_SECONDS); returns when it last did."""
+    now = time.monotonic()
+    if now - last < HEARTBEAT_SECONDS:
+        return last
+    cache.set(HEARTBEAT_CACHE_KEY, timezone.now().timestamp(), timeout=None)
+    return now
 
 
 def _catch_up() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from controlplane.access.services import authenticate_token
@@ -17,6 +18,7 @@ class BearerTokenMiddleware:
     A token request carries no cookie the browser would send by itself, so CSRF cannot be forged with it: CSRF is
     skipped for that request only. Requests with a session keep full CSRF protection. A bad token is refused with
     401 rather than falling back to anonymous, so a script notices at once that its token stopped working.
+    Paths in `BEARER_TOKEN_EXEMPT_PATHS` (`/metrics`, whose bearer token is `METRICS_TOKEN`) check their own.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -24,7 +26,7 @@ class BearerTokenMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         header = request.META.get("HTTP_AUTHORIZATION", "")
-        if header[: len(BEARER)].lower() != BEARER:
+        if header[: len(BEARER)].lower() != BEARER or request.path_info in settings.BEARER_TOKEN_EXEMPT_PATHS:
             request.api_token = None
             return self.get_response(request)
         token = authenticate_token(header[len(BEARER) :].strip())

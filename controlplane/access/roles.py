@@ -16,16 +16,36 @@ ROLE_NAMES = (VIEWER, OPERATOR, ADMIN, AUDITOR)
 
 _MIRROR_MODELS = ("flow", "deployment", "workpool", "flowrun", "flowrunstatechange", "syncstatus")
 
-READ = frozenset({f"workflows.view_{model}" for model in _MIRROR_MODELS} | {"workflows.view_orchestrationconfig"})
-OPERATE = frozenset({"workflows.trigger_run", "workflows.cancel_run", "workflows.retry_run"})
+_MONITORING_MODELS = (
+    "systemsample",
+    "componenthealth",
+    "threshold",
+    "deploymentalertrule",
+    "alert",
+    "notificationchannel",
+    "delivery",
+)
+
+READ = frozenset(
+    {f"workflows.view_{model}" for model in _MIRROR_MODELS}
+    | {"workflows.view_orchestrationconfig"}
+    | {f"monitoring.view_{model}" for model in _MONITORING_MODELS}
+)
+OPERATE = frozenset(
+    {"workflows.trigger_run", "workflows.cancel_run", "workflows.retry_run"}
+    | {"monitoring.acknowledge_alert", "monitoring.resolve_alert"}
+)
 AUDIT = frozenset({"controlplane.view_auditevent", "controlplane.export_auditevent", "controlplane.verify_auditevent"})
 _CRUD = ("view", "add", "change", "delete")
+# Monitoring settings admins edit (through monitoring.services): thresholds, channels, per-deployment rules.
+_MONITORED_SETTINGS = ("threshold", "notificationchannel", "deploymentalertrule")
 _SCHEDULE_MODELS = ("periodictask", "intervalschedule", "crontabschedule", "solarschedule", "clockedschedule")
 ADMINISTER = frozenset(
     {"workflows.change_orchestrationconfig", "controlplane.manage_all_tokens"}
     | {f"controlplane.{verb}_apitoken" for verb in _CRUD}
     | {f"auth.{verb}_{model}" for verb in _CRUD for model in ("user", "group")}
     | {f"django_celery_beat.{verb}_{model}" for verb in _CRUD for model in _SCHEDULE_MODELS}
+    | {f"monitoring.{verb}_{model}" for verb in ("add", "change") for model in _MONITORED_SETTINGS}
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

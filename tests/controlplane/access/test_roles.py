@@ -29,6 +29,16 @@ MATRIX = {
     "read audit log": ("controlplane.view_auditevent", {"admin", "auditor"}),
     "export audit log": ("controlplane.export_auditevent", {"admin", "auditor"}),
     "verify audit log": ("controlplane.verify_auditevent", {"admin", "auditor"}),
+    "read alerts": ("monitoring.view_alert", {"viewer", "operator", "admin", "auditor"}),
+    "read system samples": ("monitoring.view_systemsample", {"viewer", "operator", "admin", "auditor"}),
+    "read thresholds": ("monitoring.view_threshold", {"viewer", "operator", "admin", "auditor"}),
+    "read channels": ("monitoring.view_notificationchannel", {"viewer", "operator", "admin", "auditor"}),
+    "acknowledge alerts": ("monitoring.acknowledge_alert", {"operator", "admin"}),
+    "resolve alerts": ("monitoring.resolve_alert", {"operator", "admin"}),
+    "change thresholds": ("monitoring.change_threshold", {"admin"}),
+    "add thresholds": ("monitoring.add_threshold", {"admin"}),
+    "change channels": ("monitoring.change_notificationchannel", {"admin"}),
+    "add channels": ("monitoring.add_notificationchannel", {"admin"}),
 }
 
 
