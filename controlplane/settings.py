@@ -178,6 +178,8 @@ PREFECT_API_URL = env.str("PREFECT_API_URL", default="http://127.0.0.1:4200/api"
 PREFECT_START_LOCAL_SERVER = env.bool("PREFECT_START_LOCAL_SERVER", default="PREFECT_API_URL" not in env.ENVIRON)
 PREFECT_API_AUTH_STRING = env.str("PREFECT_API_AUTH_STRING", default="")
 PREFECT_API_TIMEOUT = env.float("PREFECT_API_TIMEOUT", default=10.0)
+# Seconds to open a connection to Prefect: short, so a request to a dead server fails fast instead of hanging.
+PREFECT_API_CONNECT_TIMEOUT = env.float("PREFECT_API_CONNECT_TIMEOUT", default=3.0)
 # Prefect's client retries transient faults with exponential backoff (1 s, 2 s, …); keep it short so a sync
 # against a dead server fails within seconds and says so.
 PREFECT_CLIENT_MAX_RETRIES = env.int("PREFECT_CLIENT_MAX_RETRIES", default=2)

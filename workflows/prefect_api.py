@@ -65,26 +65,15 @@ _session_client: ContextVar[SyncPrefectClient | None] = ContextVar("prefect_sess
 
 @contextlib.contextmanager
 def _client() -> Iterator[SyncPrefectClient]:
-    """A sync client for the configured server, with few retries so an outage fails fast and clearly."""
-    shared = _session_client.get()
-    if shared is not None:
-        with _translated_errors():
-            yield shared
-        return
-    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: settings.PREFECT_CLIENT_MAX_RETRIES}):
-        client = SyncPrefectClient(
-            api_url(),
-            auth_string=settings.PREFECT_API_AUTH_STRING or None,
-            httpx_settings={"timeout": settings.PREFECT_API_TIMEOUT},
-        )
-        try:
-            with client:
-                yield client
-        except httpx.HTTPStatusError as exc:
-            raise _translate_status_error(exc) from exc
-        except (httpx.TransportError, RuntimeError) as exc:
-            # The client raises RuntimeError when it cannot reach the server while entering its context.
-            raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
+    """The process's kept client (see `_kept_session_client`), inside or outside an explicit `session()`.
+
+    A call outside a session opens a one-call session on the same kept client, so no request path ever builds a
+    client after the process's first call. Errors become `PrefectUnavailable` / `PrefectRejected` either way.
+    """
+    with session(), _translated_errors():
+        client = _session_client.get()
+        assert client is not None  # session() always sets it
+        yield client
 
 
 @contextlib.contextmanager
@@ -97,33 +86,30 @@ def _translated_errors() -> Iterator[None]:
         raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
 
 
-# One client per process and configuration, kept open between sessions: a sync every few seconds should not pay
-# ~0.1 s (settings copy + TLS context) to rebuild it each time. Keyed by pid so a forked worker builds its own.
+# One client per process and configuration, kept open for the life of the process: building a `SyncPrefectClient`
+# costs ~0.1 s (settings copy + TLS context), and its httpx pool keeps connections alive between requests. Keyed by
+# pid, so a gunicorn worker or Celery prefork child forked from a parent that already had one builds its own (the
+# parent's sockets are never shared across a fork). httpx clients are thread-safe for requests: the sync's threads
+# and a bulk operation's threads share it.
 _kept_client: tuple[tuple[Any, ...], SyncPrefectClient, Any] | None = None
 _kept_client_lock = threading.Lock()
 
 
+def _client_key() -> tuple[Any, ...]:
+    return (os.getpid(), api_url(), settings.PREFECT_API_AUTH_STRING, settings.PREFECT_API_TIMEOUT,
+            settings.PREFECT_API_CONNECT_TIMEOUT, settings.PREFECT_CLIENT_MAX_RETRIES)  # fmt: skip
+
+
 def _kept_session_client() -> tuple[SyncPrefectClient, Any]:
     global _kept_client
-    key = (os.getpid(), api_url(), settings.PREFECT_API_AUTH_STRING, settings.PREFECT_API_TIMEOUT,
-           settings.PREFECT_CLIENT_MAX_RETRIES)  # fmt: skip
+    key = _client_key()
+    kept = _kept_client
+    if kept is not None and kept[0] == key:  # the common case, without taking the lock
+        return kept[1], kept[2]
     with _kept_client_lock:
         if _kept_client is not None and _kept_client[0] == key:
             return _kept_client[1], _kept_client[2]
-        context = prefect.context.get_settings_context()
-        client_settings = context.settings.copy_with_update(
-            updates={PREFECT_CLIENT_MAX_RETRIES: settings.PREFECT_CLIENT_MAX_RETRIES}
-        )
-        with prefect.context.SettingsContext(profile=context.profile, settings=client_settings):
-            client = SyncPrefectClient(
-                api_url(),
-                auth_string=settings.PREFECT_API_AUTH_STRING or None,
-                httpx_settings={"timeout": settings.PREFECT_API_TIMEOUT},
-            )
-            try:
-                client.__enter__()
-            except (httpx.TransportError, RuntimeError) as exc:
-                raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
+        client, client_settings = _new_client()
         if _kept_client is not None and _kept_client[0][0] == key[0]:
             with contextlib.suppress(Exception):
                 _kept_client[1].__exit__(None, None, None)
@@ -131,12 +117,30 @@ def _kept_session_client() -> tuple[SyncPrefectClient, Any]:
         return client, client_settings
 
 
+def _new_client() -> tuple[SyncPrefectClient, Any]:
+    """A client with few retries and short connect timeouts, so an outage fails fast and clearly."""
+    context = prefect.context.get_settings_context()
+    client_settings = context.settings.copy_with_update(
+        updates={PREFECT_CLIENT_MAX_RETRIES: settings.PREFECT_CLIENT_MAX_RETRIES}
+    )
+    timeout = httpx.Timeout(settings.PREFECT_API_TIMEOUT, connect=settings.PREFECT_API_CONNECT_TIMEOUT)
+    with prefect.context.SettingsContext(profile=context.profile, settings=client_settings):
+        client = SyncPrefectClient(
+            api_url(), auth_string=settings.PREFECT_API_AUTH_STRING or None, httpx_settings={"timeout": timeout}
+        )
+        try:
+            client.__enter__()
+        except (httpx.TransportError, RuntimeError) as exc:
+            raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
+    return client, client_settings
+
+
 @contextlib.contextmanager
 def session() -> Iterator[None]:
-    """Let every call inside the block share one client (with its connection pool).
+    """Let every call inside the block share the process's kept client (with its connection pool).
 
-    The client is built once per process and configuration and kept open, so a sync or listener batch opening a
-    session costs nothing. Errors are translated exactly as outside a session. Nested sessions reuse the outer one.
+    Calls outside a session use the same kept client too; a session only saves re-entering the settings context
+    per call. Errors are translated exactly as outside a session. Nested sessions reuse the outer one.
     """
     if _session_client.get() is not None:
         yield
