@@ -227,6 +227,8 @@ GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=20)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=4000)
 GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=100)
+# Prefect calls a bulk operation keeps in flight at once (threads sharing the process's Prefect client).
+BULK_CONCURRENCY = env.int("BULK_CONCURRENCY", default=8)
 STRAWBERRY_DJANGO = {"PAGINATION_DEFAULT_LIMIT": 100, "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PAGE_SIZE}
 # A CSRF refusal on /graphql/ answers in the GraphQL error shape; elsewhere Django's own page.
 CSRF_FAILURE_VIEW = "controlplane.graphql.csrf_failure"

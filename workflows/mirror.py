@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -381,3 +381,31 @@ def state_change_row(flow_run_pk: int, state: JSON, from_type: str, from_name: s
         at=parse_time(state.get("timestamp")) or timezone.now(),
         message=state.get("message") or "",
     )
+
+
+def apply_run_states(changes: list[tuple[FlowRun, JSON]]) -> list[FlowRun]:
+    """Record states Prefect's orchestration just answered with (a `set_state` result's `state`) on mirrored runs,
+    without re-reading the runs: the state fields, and one history row per new state.
+
+    A state older than the one mirrored (the listener or the sync got there first) is not written over it. Only the
+    state fields change here; the next sync or event brings the rest (end time, `updated`). Returns the runs,
+    updated in memory where written.
+    """
+    history: list[FlowRunStateChange] = []
+    for run, state in changes:
+        at = parse_time(state.get("timestamp")) or timezone.now()
+        fields = {
+            "state_type": _state_type(state.get("type") or ""),
+            "state_name": (state.get("name") or "")[:100],
+            "state_timestamp": at,
+            "state_message": state.get("message") or "",
+            "prefect_state_id": as_uuid(state.get("id")),
+        }
+        newer_or_same = Q(state_timestamp__isnull=True) | Q(state_timestamp__lte=at)
+        if FlowRun.objects.filter(newer_or_same, pk=run.pk).update(synced_at=timezone.now(), **fields):
+            history.append(state_change_row(run.pk, state, run.state_type, run.state_name))
+            for name, value in fields.items():
+                setattr(run, name, value)
+    if history:
+        FlowRunStateChange.objects.bulk_create(history, ignore_conflicts=True)
+    return [run for run, _ in changes]

@@ -16,12 +16,12 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID
+from typing import Any, TypeVar
+from uuid import UUID, uuid5
 
 import httpx
 import prefect.context
@@ -240,8 +240,8 @@ def read_flow_run_states(flow_run_id: UUID | str) -> list[JSON]:
 
 
 def read_many_flow_run_states(flow_run_ids: list[UUID | str], max_workers: int = 8) -> dict[str, list[JSON]]:
-    """State histories of several runs at once (a sync's changed runs), fetched on a few threads sharing the open
-    `session()`'s connection pool; a run gone from Prefect is left out."""
+    """State histories of several runs at once (a sync's changed runs), fetched on a few threads sharing the
+    process's client; a run gone from Prefect is left out."""
 
     def states_of(run_id: UUID | str) -> tuple[str, list[JSON] | None]:
         try:
@@ -249,13 +249,27 @@ def read_many_flow_run_states(flow_run_ids: list[UUID | str], max_workers: int =
         except PrefectNotFound:
             return str(run_id), None
 
-    if not flow_run_ids:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(flow_run_ids))) as pool:
-        # Each task runs in a copy of this context, so it sees the session's client and settings.
-        futures = [pool.submit(contextvars.copy_context().run, states_of, run_id) for run_id in flow_run_ids]
-        results = [future.result() for future in futures]
+    results = map_concurrently(states_of, flow_run_ids, max_workers)
     return {run_id: states for run_id, states in results if states is not None}
+
+
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
+
+
+def map_concurrently(function: Callable[[Item], Answer], items: list[Item], max_workers: int = 8) -> list[Answer]:
+    """`function(item)` for each item, on at most `max_workers` threads sharing the process's Prefect client (and
+    its connection pool); answers in the order of `items`. An exception is raised from the first item that failed.
+
+    `function` must not touch the database: a thread would open a connection of its own, outside the caller's
+    transaction.
+    """
+    if not items:
+        return []
+    with session(), ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+        # Each task runs in a copy of this context, so it sees the session's client and settings.
+        futures = [pool.submit(contextvars.copy_context().run, function, item) for item in items]
+        return [future.result() for future in futures]
 
 
 def iter_flows() -> Iterator[list[JSON]]:
@@ -321,10 +335,39 @@ def set_flow_run_state(
     flow_run_id: UUID | str, state_type: str, name: str | None = None, message: str = "", force: bool = False
 ) -> JSON:
     """Propose a state; returns Prefect's orchestration result: `{"status": "ACCEPT"|"REJECT"|…, "state": …}`."""
+    return _post(f"/flow_runs/{flow_run_id}/set_state", _state_body(flow_run_id, state_type, name, message, force))
+
+
+def _state_body(flow_run_id: UUID | str | None, state_type: str, name: str | None, message: str, force: bool) -> JSON:
     state: JSON = {"type": state_type, "message": message}
     if name:
         state["name"] = name
-    return _post(f"/flow_runs/{flow_run_id}/set_state", {"state": state, "force": force})
+    if flow_run_id is not None:
+        # The same transition id twice in a row is refused by Prefect (`PreventDuplicateTransitions`: REJECT with the
+        # current state), so a repeated cancel leaves the run's one Cancelling state alone instead of adding another.
+        state["state_details"] = {"transition_id": str(uuid5(_TRANSITION_NAMESPACE, f"{flow_run_id}:{state_type}"))}
+    return {"state": state, "force": force}
+
+
+_TRANSITION_NAMESPACE = UUID("6f1d3c52-6a0e-4c1e-9a8e-2b1d6c0f4a11")
+BULK_SET_STATE_LIMIT = 50  # Prefect's `/flow_runs/bulk_set_state` handles at most 50 runs per request.
+
+
+def bulk_set_flow_run_states(
+    flow_run_ids: list[UUID | str], state_type: str, name: str | None = None, message: str = "", force: bool = False
+) -> dict[str, JSON]:
+    """Propose one state to many runs, 50 per request (Prefect applies its orchestration rules to each in turn).
+
+    Returns each run's orchestration result by run id; a run Prefect does not have is absent.
+    """
+    results: dict[str, JSON] = {}
+    for start in range(0, len(flow_run_ids), BULK_SET_STATE_LIMIT):
+        chunk = [str(run_id) for run_id in flow_run_ids[start : start + BULK_SET_STATE_LIMIT]]
+        body = {**_state_body(None, state_type, name, message, force), "limit": len(chunk)}
+        body["flow_runs"] = {"id": {"any_": chunk}}
+        answer = _post("/flow_runs/bulk_set_state", body)
+        results.update({result["flow_run_id"]: result for result in answer["results"]})
+    return results
 
 
 def cancel_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
@@ -332,9 +375,17 @@ def cancel_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
     return set_flow_run_state(flow_run_id, "CANCELLING", "Cancelling", message)
 
 
+def cancel_flow_runs(flow_run_ids: list[UUID | str], message: str = "") -> dict[str, JSON]:
+    """`cancel_flow_run` for many runs in few requests; results by run id (absent: not in Prefect)."""
+    return bulk_set_flow_run_states(flow_run_ids, "CANCELLING", "Cancelling", message)
+
+
 def retry_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
     """Reschedule a finished run now, as Prefect's UI does for "Retry"."""
-    return set_flow_run_state(flow_run_id, "SCHEDULED", "AwaitingRetry", message, force=True)
+    return set_flow_run_state(flow_run_id, "SCHEDULED", AWAITING_RETRY, message, force=True)
+
+
+AWAITING_RETRY = "AwaitingRetry"
 
 
 def set_deployment_concurrency_limit(deployment_id: UUID | str, limit: int | None) -> None:

@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 from strawberry_django.fields.types import OperationInfo
 
 from controlplane.graphql import AuditedHasPerm, actor_of, call_service, validation_error
-from workflows import services
+from workflows import bulk, services
 from workflows.models import Deployment, FlowRun
 from workflows.schema import FlowRunNode, find_run
 
@@ -163,7 +163,7 @@ class WorkflowsMutation:
                 results.append(None)
             except UnresolvedInput as exc:
                 results.append(BulkItemResult(target=str(item.deployment_id or item.name), ok=False, error=exc.message))
-        triggered = services.bulk_trigger(actor_of(info), [(d, params) for _, d, params in to_trigger])
+        triggered = bulk.bulk_trigger(actor_of(info), [(d, params) for _, d, params in to_trigger])
         for (position, deployment, _), result in zip(to_trigger, triggered, strict=True):
             results[position] = _item(deployment.full_name, result)
         return BulkResult(items=[r for r in results if r is not None])
@@ -178,7 +178,7 @@ class WorkflowsMutation:
             return validation_error(exc.field, exc.message)
         runs: dict[str, FlowRun | None] = {str(run_id): find_run(run_id) for run_id in ids}
         found = [run for run in runs.values() if run is not None]
-        cancelled = {result.target.pk: result for result in services.bulk_cancel(actor_of(info), found)}
+        cancelled = {result.target.pk: result for result in bulk.bulk_cancel(actor_of(info), found)}
         items = []
         for run_id, run in runs.items():
             if run is None:
