@@ -35,6 +35,7 @@ from controlplane.graphql_execution import FastLeafExecutor
 from controlplane.models import ApiToken, AuditEvent, OrchestrationConfig
 from monitoring import schema as monitoring_schema
 from workflows.schema import WorkflowsQuery
+from workflows.schema_bulk import BulkOperationQuery
 from workflows.schema_mutations import WorkflowsMutation
 
 
@@ -241,7 +242,7 @@ def _login_refused(message: str) -> OperationInfo:
     return OperationInfo(messages=[OperationMessage(kind=OperationMessage.Kind.PERMISSION, message=message)])
 
 
-Query = merge_types("Query", (ControlPlaneQuery, WorkflowsQuery, *monitoring_schema.QUERY_TYPES))
+Query = merge_types("Query", (ControlPlaneQuery, WorkflowsQuery, BulkOperationQuery, *monitoring_schema.QUERY_TYPES))
 Mutation = merge_types("Mutation", (ControlPlaneMutation, WorkflowsMutation, *monitoring_schema.MUTATION_TYPES))
 
 schema = strawberry.Schema(

@@ -226,7 +226,10 @@ GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=500)
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=20)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=4000)
-GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=100)
+GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=1000)
+# A bulk operation of at most this many items runs within the request; a larger one becomes a background job
+# (`workflows.BulkOperation`) whose id is returned at once, so no request outlives the web worker's timeout.
+BULK_SYNC_MAX_ITEMS = env.int("BULK_SYNC_MAX_ITEMS", default=100)
 # Prefect calls a bulk operation keeps in flight at once (threads sharing the process's Prefect client).
 BULK_CONCURRENCY = env.int("BULK_CONCURRENCY", default=8)
 STRAWBERRY_DJANGO = {"PAGINATION_DEFAULT_LIMIT": 100, "PAGINATION_MAX_LIMIT": GRAPHQL_MAX_PAGE_SIZE}

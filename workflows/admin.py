@@ -19,11 +19,21 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from controlplane.admin import ReadOnlyAdminMixin
 from workflows.admin_actions import RunOperationsAdminMixin, TriggerDeploymentAdminMixin
-from workflows.models import Deployment, Flow, FlowRun, FlowRunStateChange, StateType, SyncStatus, WorkPool
+from workflows.models import (
+    BulkOperation,
+    Deployment,
+    Flow,
+    FlowRun,
+    FlowRunStateChange,
+    StateType,
+    SyncStatus,
+    WorkPool,
+)
+from workflows.services import CANCEL, RETRY, TRIGGER
 
 # Below this many rows an exact COUNT(*) is cheap and an estimate would only confuse.
 ESTIMATE_COUNTS_ABOVE = 100_000
@@ -187,3 +197,47 @@ class SyncStatusAdmin(MirrorAdmin):
     @admin.display(description="duration")
     def last_duration(self, status: SyncStatus) -> str:
         return f"{status.last_duration_seconds:.2f}s" if status.last_duration_seconds is not None else "—"
+
+
+@admin.register(BulkOperation)
+class BulkOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Bulk operations run in the background: progress while they run, then one result per item. Read-only."""
+
+    list_display = ["__str__", "kind", "status", "actor_label", "progress", "succeeded", "failed", "created_at"]
+    list_filter = ["kind", "status"]
+    show_facets = admin.ShowFacets.NEVER
+    fields = [
+        "kind", "status", "actor_label", "actor_user", "actor_token", "ip_address", "progress", "succeeded", "failed",
+        "created_at", "started_at", "finished_at", "error", "item_results",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Whoever may run operations sees the bulk ones (operators and admins): no permission of its own."""
+        return any(request.user.has_perm(permission) for permission in (TRIGGER, CANCEL, RETRY))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    @admin.display(description="progress")
+    def progress(self, operation: BulkOperation) -> str:
+        return f"{operation.done} / {operation.total}"
+
+    @admin.display(description="results")
+    def item_results(self, operation: BulkOperation) -> str:
+        """One row per item, in input order; an item not reached yet shows as pending."""
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (_result_row(position, result) for position, result in enumerate(operation.results or [])),
+        )
+        return format_html(
+            "<table><tr><th>item</th><th>result</th><th>flow run</th><th>error</th></tr>{}</table>", rows
+        )
+
+
+def _result_row(position: int, result: dict[str, Any] | None) -> tuple[str, str, str, str]:
+    if result is None:
+        return (str(position + 1), "pending", "", "")
+    outcome = "ok" if result["ok"] else "failed"
+    return (f"{position + 1}: {result['target']}", outcome, result.get("flow_run") or "", result.get("error") or "")

@@ -7,6 +7,9 @@ import pytest
 from django.test import Client
 
 from tests.factories import UserFactory
+from tests.workflows.operation_runs import idle_deployment, prefect_requests
+
+__all__ = ["idle_deployment", "prefect_requests"]  # fixtures shared with tests/workflows
 
 GRAPHQL_URL = "/graphql/"
 

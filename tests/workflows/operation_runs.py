@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from controlplane.audit import Actor
 from tests.controlplane.real_runs import mirror
+from tests.factories import UserFactory
 from tests.prefect_helpers import create_deployment_in_prefect, create_flow_run_in_prefect, set_state_in_prefect
 from workflows import prefect_api
 from workflows.models import FlowRun
@@ -29,6 +31,17 @@ class IdleDeployment:
         if state_type != "SCHEDULED":
             set_state_in_prefect(created["id"], state_type, state_name or state_type.title(), force=True)
         return mirror(created["id"])
+
+
+@pytest.fixture
+def patient_prefect_client(settings: Any) -> None:
+    """Tests that keep Prefect busy: on a loaded machine the test server can take over 10 s to answer."""
+    settings.PREFECT_API_TIMEOUT = 30
+
+
+@pytest.fixture
+def operator() -> Actor:
+    return Actor(user=UserFactory(role="operator"), ip_address="10.0.0.8")
 
 
 @pytest.fixture

@@ -8,25 +8,13 @@ from typing import ClassVar
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 
-from controlplane.audit import Actor
 from controlplane.models import AuditEvent
 from flows.serve import ETL_DEPLOYMENT
 from tests.controlplane.real_runs import mirrored_deployments
-from tests.factories import UserFactory
 from workflows import prefect_api, services
 from workflows.models import FlowRun, FlowRunStateChange, StateType
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def patient_prefect_client(settings) -> None:
-    settings.PREFECT_API_TIMEOUT = 30
-
-
-@pytest.fixture
-def operator() -> Actor:
-    return Actor(user=UserFactory(role="operator"))
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
 
 
 class CountingClient(SyncPrefectClient):
