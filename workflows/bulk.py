@@ -1,9 +1,9 @@
 """Bulk operations on runs: trigger, cancel and retry many at once, one result and one audit event per item.
 
 Items go in batches of `BATCH_SIZE`. Per batch, the permission checks and validation run first (database reads), then
-Prefect is asked for the whole batch at once — one `bulk_set_state` request per 50 cancels, or a few threads sharing
-the process's Prefect client for triggers and retries (`BULK_CONCURRENCY` in flight) — and then the batch's mirror
-writes and audit events are written in one transaction. One item's refusal or failure never stops the others.
+Prefect is asked for each item on a few threads sharing the process's Prefect client (`BULK_CONCURRENCY` in flight;
+a trigger's live deployment check once per deployment of the batch), and then the batch's mirror writes and audit
+events are written in one transaction. One item's refusal or failure never stops the others.
 `on_batch` (the background job's progress) is called after each batch with the results so far.
 """
 
@@ -20,9 +20,9 @@ from controlplane.exceptions import ServiceError
 from workflows import prefect_api
 from workflows.models import Deployment, FlowRun
 from workflows.services import (
-    CANCEL_DONE_STATES,
     Auditor,
     ItemResult,
+    cancel_in_prefect,
     cancel_message,
     check_deployment_live,
     check_trigger,
@@ -31,14 +31,12 @@ from workflows.services import (
     require_retry,
     retry_in_prefect,
     retry_message,
-    settle_cancel,
-    settled_as,
     start_cancel,
     start_retry,
     start_trigger,
 )
 
-BATCH_SIZE = prefect_api.BULK_SET_STATE_LIMIT
+BATCH_SIZE = 50
 Answer = TypeVar("Answer")
 Item = TypeVar("Item")
 ProgressCallback = Callable[[list[ItemResult]], None]
@@ -141,32 +139,16 @@ def _live_check_refusal(audit: Auditor, deployment: Deployment) -> ServiceError 
 
 
 def _cancel_batch(actor: Actor, runs: list[FlowRun]) -> list[ItemResult]:
-    """One `bulk_set_state` request for the batch; one read of the runs Prefect refused, to say why."""
+    """One `set_state` per run, a few at a time on threads: measured about twice as fast as Prefect's own
+    `bulk_set_state`, which applies its rules to one run after another."""
     audits = _started(runs, lambda run: start_cancel(actor, run, deferred=True), require_cancel)
-    allowed = [run.prefect_id for run, audit in zip(runs, audits, strict=True) if audit.error is None]
-    results = _ask_prefect(audits, prefect_api.cancel_flow_runs, allowed, cancel_message(actor), failed={})
-    refused = [run_id for run_id in allowed if not settled_as(results.get(str(run_id), {}), CANCEL_DONE_STATES)]
-    rereads = _ask_prefect(audits, prefect_api.read_flow_runs_by_id, refused, failed=[]) if refused else []
-    current = {payload["id"]: payload for payload in rereads}
-    for run, audit in zip(runs, audits, strict=True):
-        key = str(run.prefect_id)
-        audit.attempt(settle_cancel, audit, run, results.get(key), current.get(key))
+    message = cancel_message(actor)
+
+    def cancel(audit: Auditor, run: FlowRun) -> None:
+        cancel_in_prefect(audit, run, message)
+
+    _concurrently(cancel, list(zip(audits, runs, strict=True)))
     return _write_batch(runs, audits)
-
-
-def _ask_prefect(audits: list[Auditor], function: Callable[..., Answer], *args: Any, failed: Answer) -> Answer:
-    """One Prefect request on behalf of a whole batch: if it fails, every pending item fails with its error (each
-    audited) and the batch carries on with `failed` as the answer."""
-    try:
-        return function(*args)
-    except prefect_api.PrefectError as exc:
-        for audit in audits:
-            audit.attempt(audit.call_prefect, _raise, exc)
-        return failed
-
-
-def _raise(error: Exception) -> None:
-    raise error
 
 
 # --- Retry --------------------------------------------------------------------------------------------------------

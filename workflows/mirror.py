@@ -97,31 +97,37 @@ class UpsertResult:
     payload_ids: list[UUID]  # the runs of the batch, in payload order, without duplicates
 
 
-def upsert_flow_runs(payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False) -> list[FlowRun]:
+def upsert_flow_runs(
+    payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False, new: bool = False
+) -> list[FlowRun]:
     """Write Prefect flow-run JSON into the mirror; return the rows (with primary keys), in payload order.
 
     Idempotent: a payload whose `updated` matches the mirror is not rewritten (unless `force`), and one older than
     the mirror (a slow reader racing the event listener) never overwrites a newer state, not even with `force`.
     Missing flows, deployments and work pools are created from Prefect. Each new state is appended to
     `FlowRunStateChange`; with `with_history`, a run that was already mirrored and changed state gets its full
-    Prefect history, so states passed through between two syncs are not lost.
+    Prefect history, so states passed through between two syncs are not lost. `new`: runs Prefect has just created
+    (a trigger's), which have no history or parent to look up yet, so only the write itself is left to do.
     """
-    result = write_flow_runs(payloads, with_history=with_history, force=force)
+    result = write_flow_runs(payloads, with_history=with_history, force=force, new=new)
     rows = {row.prefect_id: row for row in result.written}
     if result.unchanged_pks:
         rows.update({row.prefect_id: row for row in FlowRun.objects.filter(pk__in=result.unchanged_pks)})
     return [rows[run_id] for run_id in result.payload_ids]
 
 
-def write_flow_runs(payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False) -> UpsertResult:
+def write_flow_runs(
+    payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False, new: bool = False
+) -> UpsertResult:
     """`upsert_flow_runs` without reading back the rows it did not need to write (the sync's bulk path)."""
     unique = _deduplicate(payloads)
     if not unique:
         return UpsertResult([], [], [])
     refs = ensure_references(unique)
+    new = new and not any(p.get("parent_task_run_id") for p in unique)
     # Prefect is asked for histories and parents before the transaction, so no DB write lock is held during HTTP.
     # (A forced write without history needs this first read only for subflow runs: the full sync's bulk path.)
-    needs_pre_read = with_history or not force or any(p.get("parent_task_run_id") for p in unique)
+    needs_pre_read = not new and (with_history or not force or any(p.get("parent_task_run_id") for p in unique))
     seen_before = _read_mirrored_runs(unique) if needs_pre_read else {}
     candidates = [p for p in unique if _needs_write(p, seen_before.get(UUID(p["id"])), force)]
     histories = _fetch_histories(candidates, seen_before) if with_history else {}
@@ -141,7 +147,8 @@ def write_flow_runs(payloads: Iterable[JSON], *, with_history: bool = True, forc
                     update_fields=FLOW_RUN_UPDATE_FIELDS,
                 )
             _fill_missing_pks(rows)
-            _link_parents(rows)
+            if not new:  # a run Prefect has just created is no subflow run, and no run names it as parent yet
+                _link_parents(rows)
             _append_state_changes(rows, to_write, existing, histories)
     written_ids = {row.prefect_id for row in rows}
     unchanged = [m.pk for run_id, m in {**seen_before, **existing}.items() if run_id not in written_ids]

@@ -323,12 +323,43 @@ def create_flow_run_from_deployment(
     tags: list[str] | None = None,
 ) -> JSON:
     """Create a run of a deployment. With the same idempotency key Prefect returns the existing run."""
+    return _create_flow_run(deployment_id, parameters, idempotency_key, tags)[0]
+
+
+def _create_flow_run(
+    deployment_id: UUID | str, parameters: JSON, idempotency_key: str | None = None, tags: list[str] | None = None
+) -> tuple[JSON, bool]:
+    """The run, and whether this call created it (201) rather than found it by its idempotency key (200)."""
     body: JSON = {"parameters": parameters, "state": {"type": "SCHEDULED", "name": "Scheduled"}}
     if idempotency_key:
         body["idempotency_key"] = idempotency_key
     if tags is not None:
         body["tags"] = tags
-    return _post(f"/deployments/{deployment_id}/create_flow_run", body)
+    with _client() as client:
+        response = client.request("POST", f"/deployments/{deployment_id}/create_flow_run", json=body)
+    return response.json(), response.status_code == 201
+
+
+def create_flow_run_reading_deployment(
+    deployment_id: UUID | str, parameters: JSON, idempotency_key: str | None = None
+) -> tuple[JSON, JSON | PrefectError, bool]:
+    """Create a run of a deployment while reading the deployment as Prefect has it now, both at once.
+
+    Returns the run, the deployment (or the error reading it), and whether this call created the run. Prefect
+    creates runs of a paused deployment too: the caller checks `paused` and withdraws a run it should not have made.
+    """
+
+    def read() -> JSON | PrefectError:
+        try:
+            return read_deployment(deployment_id)
+        except PrefectError as exc:
+            return exc
+
+    def create() -> tuple[JSON, bool]:
+        return _create_flow_run(deployment_id, parameters, idempotency_key)
+
+    deployment, (run, created) = map_concurrently(lambda call: call(), [read, create], max_workers=2)
+    return run, deployment, created
 
 
 def set_flow_run_state(
@@ -338,46 +369,22 @@ def set_flow_run_state(
     return _post(f"/flow_runs/{flow_run_id}/set_state", _state_body(flow_run_id, state_type, name, message, force))
 
 
-def _state_body(flow_run_id: UUID | str | None, state_type: str, name: str | None, message: str, force: bool) -> JSON:
+def _state_body(flow_run_id: UUID | str, state_type: str, name: str | None, message: str, force: bool) -> JSON:
     state: JSON = {"type": state_type, "message": message}
     if name:
         state["name"] = name
-    if flow_run_id is not None:
-        # The same transition id twice in a row is refused by Prefect (`PreventDuplicateTransitions`: REJECT with the
-        # current state), so a repeated cancel leaves the run's one Cancelling state alone instead of adding another.
-        state["state_details"] = {"transition_id": str(uuid5(_TRANSITION_NAMESPACE, f"{flow_run_id}:{state_type}"))}
+    # The same transition id twice in a row is refused by Prefect (`PreventDuplicateTransitions`: REJECT with the
+    # current state), so a repeated cancel leaves the run's one Cancelling state alone instead of adding another.
+    state["state_details"] = {"transition_id": str(uuid5(_TRANSITION_NAMESPACE, f"{flow_run_id}:{state_type}"))}
     return {"state": state, "force": force}
 
 
 _TRANSITION_NAMESPACE = UUID("6f1d3c52-6a0e-4c1e-9a8e-2b1d6c0f4a11")
-BULK_SET_STATE_LIMIT = 50  # Prefect's `/flow_runs/bulk_set_state` handles at most 50 runs per request.
-
-
-def bulk_set_flow_run_states(
-    flow_run_ids: list[UUID | str], state_type: str, name: str | None = None, message: str = "", force: bool = False
-) -> dict[str, JSON]:
-    """Propose one state to many runs, 50 per request (Prefect applies its orchestration rules to each in turn).
-
-    Returns each run's orchestration result by run id; a run Prefect does not have is absent.
-    """
-    results: dict[str, JSON] = {}
-    for start in range(0, len(flow_run_ids), BULK_SET_STATE_LIMIT):
-        chunk = [str(run_id) for run_id in flow_run_ids[start : start + BULK_SET_STATE_LIMIT]]
-        body = {**_state_body(None, state_type, name, message, force), "limit": len(chunk)}
-        body["flow_runs"] = {"id": {"any_": chunk}}
-        answer = _post("/flow_runs/bulk_set_state", body)
-        results.update({result["flow_run_id"]: result for result in answer["results"]})
-    return results
 
 
 def cancel_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
     """Ask for cancellation. CANCELLING (never a forced CANCELLED) lets the worker stop the process cleanly."""
     return set_flow_run_state(flow_run_id, "CANCELLING", "Cancelling", message)
-
-
-def cancel_flow_runs(flow_run_ids: list[UUID | str], message: str = "") -> dict[str, JSON]:
-    """`cancel_flow_run` for many runs in few requests; results by run id (absent: not in Prefect)."""
-    return bulk_set_flow_run_states(flow_run_ids, "CANCELLING", "Cancelling", message)
 
 
 def retry_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:

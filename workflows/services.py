@@ -51,16 +51,63 @@ def trigger_deployment(
 ) -> FlowRun:
     """Create a run of `deployment` with `parameters` in Prefect, mirror it, and audit it.
 
-    Two Prefect calls: the deployment's live `paused` flag and concurrency limit (Prefect itself creates runs of a
-    paused deployment, so this check is ours to make, and the mirror may be a sync behind), then `create_flow_run`,
-    whose answer is the whole new run, mirrored as is. The cap is written to Prefect only when it differs. With the
-    same idempotency key Prefect answers the run it already created, so a client retry never makes a second one.
+    One round trip's latency: `create_flow_run`, whose answer is the whole new run (mirrored as is), goes out
+    together with a read of the deployment as Prefect has it now. Prefect itself creates runs of a paused
+    deployment, so the pause is ours to check: refused at once when the mirror knows it, and when only Prefect
+    knows it (paused since the last sync) the run just created is withdrawn (cancelled) and the trigger refused.
+    The concurrency cap is written to Prefect only when it differs. With the same idempotency key Prefect answers
+    the run it already created, so a client retrying after a timeout never makes a second one.
     """
     audit = start_trigger(actor, deployment, parameters)
     check_trigger(audit, deployment, parameters)
-    audit.call_prefect(check_deployment_live, deployment)
-    create_run(audit, deployment, parameters, idempotency_key)
+    audit.call_prefect(check_deployment_mirrored, deployment)
+    run, live, created = audit.call_prefect(
+        prefect_api.create_flow_run_reading_deployment,
+        deployment.prefect_id,
+        parameters,
+        idempotency_key,
+        rejected=_parameters_refused,
+    )
+    audit.call_prefect(settle_live_deployment, deployment, live, run if created else None)
+    audit.mirror_and_record(run, after={"flow_run": run["id"], "parameters": run["parameters"]}, new=created)
     return audit.commit()
+
+
+def _parameters_refused(exc: prefect_api.PrefectRejected) -> ServiceError:
+    return InvalidInput(f"Prefect refused the parameters: {exc}", {NON_FIELD: [str(exc)]})
+
+
+def check_deployment_mirrored(deployment: Deployment) -> None:
+    """Refuse a deployment that is paused (asking Prefect when the mirror says so: it may have been resumed since
+    the last sync); bring Prefect's limit to the cap when the mirror's differs."""
+    if deployment.paused:
+        if prefect_api.read_deployment(deployment.prefect_id).get("paused"):
+            raise _paused(deployment)
+        Deployment.objects.filter(pk=deployment.pk).update(paused=False)
+        deployment.paused = False
+    cap = OrchestrationConfig.load().max_concurrent_runs or None
+    if deployment.concurrency_limit != cap:
+        _apply_concurrency_cap(deployment, {"concurrency_limit": deployment.concurrency_limit})
+
+
+def settle_live_deployment(
+    deployment: Deployment, live: dict[str, Any] | Exception, new_run: dict[str, Any] | None
+) -> None:
+    """Act on the deployment as Prefect had it while the run was created: withdraw the new run of a paused (or
+    unreadable) deployment and refuse; keep the cap in step."""
+    if isinstance(live, Exception) or live.get("paused"):
+        if new_run is not None:
+            prefect_api.cancel_flow_run(new_run["id"], "Withdrawn: the deployment is paused in Prefect.")
+        if isinstance(live, Exception):
+            raise live
+        Deployment.objects.filter(pk=deployment.pk).update(paused=True)
+        withdrawn = f" Run {new_run['id']}, created meanwhile, was withdrawn." if new_run is not None else ""
+        raise OperationNotAllowed(_paused(deployment).message + withdrawn)
+    _apply_concurrency_cap(deployment, live)
+
+
+def _paused(deployment: Deployment) -> OperationNotAllowed:
+    return OperationNotAllowed(f"Deployment {deployment.full_name} is paused; resume it before triggering.")
 
 
 def start_trigger(actor: Actor, deployment: Deployment, parameters: dict[str, Any], deferred: bool = False) -> Auditor:
@@ -81,7 +128,7 @@ def check_deployment_live(deployment: Deployment) -> None:
     """Refuse a paused deployment (as Prefect has it now) and keep its concurrency limit at the configured cap."""
     live = prefect_api.read_deployment(deployment.prefect_id)
     if live.get("paused"):
-        raise OperationNotAllowed(f"Deployment {deployment.full_name} is paused; resume it before triggering.")
+        raise _paused(deployment)
     _apply_concurrency_cap(deployment, live)
 
 
@@ -92,7 +139,7 @@ def create_run(audit: Auditor, deployment: Deployment, parameters: dict[str, Any
         deployment.prefect_id,
         parameters,
         idempotency_key=idempotency_key,
-        rejected=lambda exc: InvalidInput(f"Prefect refused the parameters: {exc}", {NON_FIELD: [str(exc)]}),
+        rejected=_parameters_refused,
     )
     audit.mirror_and_record(payload, after={"flow_run": payload["id"], "parameters": payload["parameters"]})
 
@@ -155,10 +202,7 @@ def cancel_run(actor: Actor, run: FlowRun) -> FlowRun:
     """
     audit = start_cancel(actor, run)
     require_cancel(audit, run)
-    result = audit.call_prefect(prefect_api.cancel_flow_run, run.prefect_id, cancel_message(actor))
-    refused = not settled_as(result, CANCEL_DONE_STATES)
-    current = audit.call_prefect(prefect_api.read_flow_run, run.prefect_id) if refused else None
-    settle_cancel(audit, run, result, current)
+    cancel_in_prefect(audit, run, cancel_message(actor))
     return audit.commit()
 
 
@@ -177,16 +221,13 @@ def cancel_message(actor: Actor) -> str:
     return f"Cancelled by {actor.label}"
 
 
-def settle_cancel(audit: Auditor, run: FlowRun, result: dict[str, Any] | None, current: dict[str, Any] | None) -> None:
-    """Queue the mirror write and audit record of a cancel from Prefect's answer; raise the refusal.
-
-    `current` is the run as re-read after a refusal (None: Prefect no longer has it).
-    """
-    if result is not None and settled_as(result, CANCEL_DONE_STATES):
+def cancel_in_prefect(audit: Auditor, run: FlowRun, message: str) -> None:
+    """The Prefect side of a cancel; queues the mirror write and audit record (no database access here)."""
+    result = audit.call_prefect(prefect_api.cancel_flow_run, run.prefect_id, message)
+    if settled_as(result, CANCEL_DONE_STATES):
         audit.record_state(run, result["state"])
         return
-    if current is None:
-        audit.fail(OperationNotAllowed(f"Run {run.name} is not in Prefect."), outcome=AuditOutcome.ERROR)
+    current = audit.call_prefect(prefect_api.read_flow_run, run.prefect_id)
     audit.refresh_mirror(current)
     if current["state_type"] in TERMINAL_STATE_TYPES:
         audit.fail(OperationNotAllowed(f"Run {run.name} has already finished ({current['state_name']})."))
@@ -203,9 +244,7 @@ def settled_as(result: dict[str, Any], done_states: frozenset[StateType]) -> boo
     return state.get("type") in done_states and result.get("status") in ("ACCEPT", "REJECT")
 
 
-def refusal_reason(result: dict[str, Any] | None) -> str:
-    if result is None:
-        return "no answer"
+def refusal_reason(result: dict[str, Any]) -> str:
     return (result.get("details") or {}).get("reason") or result.get("status") or "refused"
 
 
@@ -358,11 +397,11 @@ class Auditor:
         """Bring a stale mirror row up to date with what Prefect just said (before refusing)."""
         self._writes.append(lambda: upsert_flow_runs([payload]))
 
-    def mirror_and_record(self, payload: dict[str, Any], after: Any) -> None:
-        """The success of an operation that Prefect answered with the whole run (a trigger)."""
+    def mirror_and_record(self, payload: dict[str, Any], after: Any, new: bool = False) -> None:
+        """The success of an operation that Prefect answered with the whole run (a trigger; `new`: just created)."""
 
         def write() -> None:
-            (self.row,) = upsert_flow_runs([payload])
+            (self.row,) = upsert_flow_runs([payload], new=new)
 
         self._writes.append(write)
         self.record(after)
