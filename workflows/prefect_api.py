@@ -323,13 +323,17 @@ def create_flow_run_from_deployment(
     tags: list[str] | None = None,
 ) -> JSON:
     """Create a run of a deployment. With the same idempotency key Prefect returns the existing run."""
-    return _create_flow_run(deployment_id, parameters, idempotency_key, tags)[0]
+    return create_or_find_flow_run(deployment_id, parameters, idempotency_key, tags)[0]
 
 
-def _create_flow_run(
+def create_or_find_flow_run(
     deployment_id: UUID | str, parameters: JSON, idempotency_key: str | None = None, tags: list[str] | None = None
 ) -> tuple[JSON, bool]:
-    """The run, and whether this call created it (201) rather than found it by its idempotency key (200)."""
+    """`create_flow_run_from_deployment`, and whether this call created the run (201) rather than found the one its
+    idempotency key names (200).
+
+    Prefect creates runs of a paused deployment too: refusing those is the caller's job.
+    """
     body: JSON = {"parameters": parameters, "state": {"type": "SCHEDULED", "name": "Scheduled"}}
     if idempotency_key:
         body["idempotency_key"] = idempotency_key
@@ -338,28 +342,6 @@ def _create_flow_run(
     with _client() as client:
         response = client.request("POST", f"/deployments/{deployment_id}/create_flow_run", json=body)
     return response.json(), response.status_code == 201
-
-
-def create_flow_run_reading_deployment(
-    deployment_id: UUID | str, parameters: JSON, idempotency_key: str | None = None
-) -> tuple[JSON, JSON | PrefectError, bool]:
-    """Create a run of a deployment while reading the deployment as Prefect has it now, both at once.
-
-    Returns the run, the deployment (or the error reading it), and whether this call created the run. Prefect
-    creates runs of a paused deployment too: the caller checks `paused` and withdraws a run it should not have made.
-    """
-
-    def read() -> JSON | PrefectError:
-        try:
-            return read_deployment(deployment_id)
-        except PrefectError as exc:
-            return exc
-
-    def create() -> tuple[JSON, bool]:
-        return _create_flow_run(deployment_id, parameters, idempotency_key)
-
-    deployment, (run, created) = map_concurrently(lambda call: call(), [read, create], max_workers=2)
-    return run, deployment, created
 
 
 def set_flow_run_state(
@@ -434,6 +416,7 @@ def _instant(timestamp: str) -> datetime:
 # --- Events -------------------------------------------------------------------------------------------------------
 
 FLOW_RUN_EVENT_PREFIX = "prefect.flow-run."
+DEPLOYMENT_EVENT_PREFIX = "prefect.deployment."
 
 
 def flow_run_event_as_json(event: Any) -> JSON | None:
@@ -462,8 +445,20 @@ def flow_run_event_as_json(event: Any) -> JSON | None:
     }
 
 
+def deployment_event_as_json(event: Any) -> JSON | None:
+    """A `prefect.deployment.*` event (created, updated — paused or resumed among them —, deleted, ready, …) as
+    `{"id", "event", "occurred", "deployment_id"}`; None for other events."""
+    resource_id = event.resource.id
+    if not event.event.startswith(DEPLOYMENT_EVENT_PREFIX) or not resource_id.startswith(DEPLOYMENT_EVENT_PREFIX):
+        return None
+    deployment_id = resource_id.removeprefix(DEPLOYMENT_EVENT_PREFIX)
+    return {"id": str(event.id), "event": event.event, "occurred": event.occurred.isoformat(),
+            "deployment_id": deployment_id}  # fmt: skip
+
+
 class FlowRunEventStream:
-    """`prefect.flow-run.*` events from Prefect's websocket, delivered to synchronous code as plain dicts.
+    """`prefect.flow-run.*` events (as `flow_run_event_as_json`) and `prefect.deployment.*` events (as
+    `deployment_event_as_json`) from Prefect's websocket, delivered to synchronous code as plain dicts.
 
     The subscriber is asyncio; it runs on a thread of its own and hands events over through a queue, so Django ORM
     code can consume them with `get()`. Prefect's subscriber backfills the minute before it connects and retries
@@ -526,7 +521,7 @@ class FlowRunEventStream:
         from prefect.events.clients import PrefectEventSubscriber
         from prefect.events.filters import EventFilter, EventNameFilter
 
-        event_filter = EventFilter(event=EventNameFilter(prefix=[FLOW_RUN_EVENT_PREFIX]))
+        event_filter = EventFilter(event=EventNameFilter(prefix=[FLOW_RUN_EVENT_PREFIX, DEPLOYMENT_EVENT_PREFIX]))
         auth = {PREFECT_API_AUTH_STRING: settings.PREFECT_API_AUTH_STRING} if settings.PREFECT_API_AUTH_STRING else {}
         with temporary_settings(auth):
             subscriber = PrefectEventSubscriber(
@@ -535,7 +530,7 @@ class FlowRunEventStream:
             async with subscriber:
                 self._connected.set()
                 async for event in subscriber:
-                    as_json = flow_run_event_as_json(event)
+                    as_json = flow_run_event_as_json(event) or deployment_event_as_json(event)
                     if as_json is not None:
                         await asyncio.to_thread(self._events.put, as_json)
         self._failure = PrefectUnavailable("the event stream ended")

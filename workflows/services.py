@@ -51,25 +51,17 @@ def trigger_deployment(
 ) -> FlowRun:
     """Create a run of `deployment` with `parameters` in Prefect, mirror it, and audit it.
 
-    One round trip's latency: `create_flow_run`, whose answer is the whole new run (mirrored as is), goes out
-    together with a read of the deployment as Prefect has it now. Prefect itself creates runs of a paused
-    deployment, so the pause is ours to check: refused at once when the mirror knows it, and when only Prefect
-    knows it (paused since the last sync) the run just created is withdrawn (cancelled) and the trigger refused.
-    The concurrency cap is written to Prefect only when it differs. With the same idempotency key Prefect answers
-    the run it already created, so a client retrying after a timeout never makes a second one.
+    One Prefect call: `create_flow_run`, whose answer is the whole new run, mirrored as is. Prefect itself creates
+    runs of a paused deployment, so the pause is checked here, on the mirror: the listener applies Prefect's
+    `prefect.deployment.*` events within about a second of a pause (the sync within its interval), and a deployment
+    the mirror says is paused is asked about again (it may have been resumed since). The concurrency cap is written
+    to Prefect only when the mirror's limit differs. With the same idempotency key Prefect answers the run it
+    already created, so a client retrying after a timeout never makes a second one.
     """
     audit = start_trigger(actor, deployment, parameters)
     check_trigger(audit, deployment, parameters)
     audit.call_prefect(check_deployment_mirrored, deployment)
-    run, live, created = audit.call_prefect(
-        prefect_api.create_flow_run_reading_deployment,
-        deployment.prefect_id,
-        parameters,
-        idempotency_key,
-        rejected=_parameters_refused,
-    )
-    audit.call_prefect(settle_live_deployment, deployment, live, run if created else None)
-    audit.mirror_and_record(run, after={"flow_run": run["id"], "parameters": run["parameters"]}, new=created)
+    create_run(audit, deployment, parameters, idempotency_key)
     return audit.commit()
 
 
@@ -85,25 +77,7 @@ def check_deployment_mirrored(deployment: Deployment) -> None:
             raise _paused(deployment)
         Deployment.objects.filter(pk=deployment.pk).update(paused=False)
         deployment.paused = False
-    cap = OrchestrationConfig.load().max_concurrent_runs or None
-    if deployment.concurrency_limit != cap:
-        _apply_concurrency_cap(deployment, {"concurrency_limit": deployment.concurrency_limit})
-
-
-def settle_live_deployment(
-    deployment: Deployment, live: dict[str, Any] | Exception, new_run: dict[str, Any] | None
-) -> None:
-    """Act on the deployment as Prefect had it while the run was created: withdraw the new run of a paused (or
-    unreadable) deployment and refuse; keep the cap in step."""
-    if isinstance(live, Exception) or live.get("paused"):
-        if new_run is not None:
-            prefect_api.cancel_flow_run(new_run["id"], "Withdrawn: the deployment is paused in Prefect.")
-        if isinstance(live, Exception):
-            raise live
-        Deployment.objects.filter(pk=deployment.pk).update(paused=True)
-        withdrawn = f" Run {new_run['id']}, created meanwhile, was withdrawn." if new_run is not None else ""
-        raise OperationNotAllowed(_paused(deployment).message + withdrawn)
-    _apply_concurrency_cap(deployment, live)
+    _apply_concurrency_cap(deployment, {"concurrency_limit": deployment.concurrency_limit})
 
 
 def _paused(deployment: Deployment) -> OperationNotAllowed:
@@ -134,14 +108,14 @@ def check_deployment_live(deployment: Deployment) -> None:
 
 def create_run(audit: Auditor, deployment: Deployment, parameters: dict[str, Any], idempotency_key: str | None) -> None:
     """Create the run in Prefect and queue its mirror row and audit record (no database access here)."""
-    payload = audit.call_prefect(
-        prefect_api.create_flow_run_from_deployment,
+    run, created = audit.call_prefect(
+        prefect_api.create_or_find_flow_run,
         deployment.prefect_id,
         parameters,
-        idempotency_key=idempotency_key,
+        idempotency_key,
         rejected=_parameters_refused,
     )
-    audit.mirror_and_record(payload, after={"flow_run": payload["id"], "parameters": payload["parameters"]})
+    audit.mirror_and_record(run, after={"flow_run": run["id"], "parameters": run["parameters"]}, new=created)
 
 
 def _apply_concurrency_cap(deployment: Deployment, live: dict[str, Any]) -> None:
