@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import transaction
 
-from controlplane.audit import Actor
+from controlplane.audit import Actor, append_audit_events
 from controlplane.exceptions import ServiceError
 from workflows import prefect_api
 from workflows.models import Deployment, FlowRun
@@ -88,8 +88,7 @@ def _started(
 def _write_batch(targets: list[Any], audits: list[Auditor]) -> list[ItemResult]:
     """The batch's mirror writes and audit events, in one transaction; then one result per item."""
     with transaction.atomic():
-        for audit in audits:
-            audit.write_queued()
+        append_audit_events([event for audit in audits for event in audit.write_queued()])
     return [
         ItemResult(target=target, ok=False, error=audit.error.message)
         if audit.error is not None

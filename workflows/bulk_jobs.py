@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from controlplane.audit import Actor
+from controlplane.audit import Actor, append_audit_events
 from workflows import bulk
 from workflows.models import BulkOperation, Deployment, FlowRun
 from workflows.services import CANCEL, RETRY, TRIGGER, Auditor, ItemResult
@@ -70,7 +70,7 @@ def submit_bulk_operation(actor: Actor, kind: str, items: list[Item]) -> BulkOpe
         )
         audit.target_id = str(operation.pk)
         audit.record({"kind": kind, "total": len(items)})
-        audit.write_queued()
+        append_audit_events(audit.write_queued())
         transaction.on_commit(lambda: _enqueue(operation.pk))
     return operation
 

@@ -16,7 +16,7 @@ from strawberry_django.fields.types import OperationInfo
 from controlplane.graphql import AuditedHasPerm, actor_of, call_service, validation_error
 from workflows import bulk, bulk_jobs, services
 from workflows.models import BulkOperation, Deployment
-from workflows.schema import FlowRunNode, find_run
+from workflows.schema import FlowRunNode, find_run, find_runs
 from workflows.schema_bulk import BulkItemResult, BulkOperationNode, BulkOperationResult, BulkResult
 
 FlowRunResult = Annotated[FlowRunNode | OperationInfo, strawberry.union("FlowRunResult")]
@@ -182,7 +182,8 @@ def _bulk_on_runs(
         _check_bulk_size(len(ids))
     except UnresolvedInput as exc:
         return validation_error(exc.field, exc.message)
-    runs = [(str(run_id), find_run(run_id)) for run_id in ids]
+    by_id = find_runs(ids)
+    runs = [(str(run_id), by_id[str(run_id)]) for run_id in ids]
     if len(ids) > settings.BULK_SYNC_MAX_ITEMS:
         job_items = [
             bulk_jobs.run_item(target, run, None if run else f"No flow run with id {target}.") for target, run in runs

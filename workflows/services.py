@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from django.db import transaction
 
-from controlplane.audit import Actor, record_audit_event
+from controlplane.audit import Actor, append_audit_events, new_audit_event
 from controlplane.exceptions import (
     InvalidInput,
     OperationNotAllowed,
@@ -21,7 +21,7 @@ from controlplane.exceptions import (
     ServiceError,
     UpstreamUnavailable,
 )
-from controlplane.models import AuditOutcome, OrchestrationConfig
+from controlplane.models import AuditEvent, AuditOutcome, OrchestrationConfig
 from workflows import prefect_api
 from workflows.mirror import apply_run_states, upsert_flow_runs
 from workflows.models import TERMINAL_STATE_TYPES, Deployment, FlowRun, StateType, WorkPool
@@ -317,6 +317,7 @@ class Auditor:
         self.row: FlowRun | None = None
         self.error: ServiceError | None = None
         self._writes: list[Callable[[], None]] = []
+        self._event: dict[str, Any] | None = None
 
     def attempt(self, step: Callable[..., Any], *args: Any) -> bool:
         """Run one step of a deferred (bulk) item; False when it refused or failed (already queued for audit)."""
@@ -342,11 +343,8 @@ class Auditor:
         raise error
 
     def record(self, after: Any, **outcome: Any) -> None:
-        before = self.before
-        target = {"target_type": self.target_type, "target_id": self.target_id}
-        self._writes.append(
-            lambda: record_audit_event(self.actor, self.action, before=before, after=after, **target, **outcome)
-        )
+        """Queue the operation's audit event (built when written: building it may read the database)."""
+        self._event = {"before": self.before, "after": after, **outcome}
 
     def call_prefect(
         self,
@@ -401,10 +399,17 @@ class Auditor:
     def commit(self) -> FlowRun:
         """Write what was queued in one transaction; returns the mirrored run of a success."""
         with transaction.atomic():
-            self.write_queued()
+            append_audit_events(self.write_queued())
         return self.row  # type: ignore[return-value] -- set by every success's write
 
-    def write_queued(self) -> None:
+    def write_queued(self) -> list[AuditEvent]:
+        """The queued mirror writes; returns the audit event for the caller to append to the chain (a bulk operation
+        appends a whole batch's events at once)."""
         writes, self._writes = self._writes, []
         for write in writes:
             write()
+        event, self._event = self._event, None
+        if event is None:
+            return []
+        target = {"target_type": self.target_type, "target_id": self.target_id}
+        return [new_audit_event(self.actor, self.action, **target, **event)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db.models.signals import post_save
 
-from controlplane.audit import Actor
+from controlplane.audit import Actor, verify_chain
 from controlplane.models import AuditEvent
 from tests.factories import UserFactory
 from workflows import bulk, bulk_jobs, prefect_api, tasks
@@ -29,6 +29,7 @@ def test_bulk_cancel_gives_each_run_its_result_and_its_own_audit_event(idle_depl
     assert [r.flow_run.state_type for r in results[:2]] == [StateType.CANCELLING, StateType.CANCELLED]
     states = {run.prefect_id: FlowRun.objects.get(pk=run.pk).state_type for run in (running, scheduled)}
     assert states == {running.prefect_id: StateType.CANCELLING, scheduled.prefect_id: StateType.CANCELLED}
+    assert verify_chain().ok  # the batch's events were appended to the chain together
     events = {e.target_id: e.outcome for e in AuditEvent.objects.filter(action="flow_run.cancel")}
     assert events == {str(running.prefect_id): "success", str(scheduled.prefect_id): "success",
                       str(finished.prefect_id): "denied"}  # fmt: skip
