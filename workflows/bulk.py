@@ -37,7 +37,6 @@ from workflows.services import (
 )
 
 BATCH_SIZE = 50
-Answer = TypeVar("Answer")
 Item = TypeVar("Item")
 ProgressCallback = Callable[[list[ItemResult]], None]
 TriggerItem = tuple[Deployment, dict[str, Any], str | None]  # deployment, parameters, idempotency key
