@@ -71,7 +71,7 @@ def main() -> None:
         _seed_prefect(api_url, args.api_runs, args.concurrency)
         _clone_runs_in_prefect(args.prefect_db.replace("+asyncpg", ""), args.runs)
         _mirror(args.runs)
-        token = _viewer_token()
+        token = role_token("viewer")
         web_port = free_port()
         web = ManagedProcess(
             "gunicorn-bench",
@@ -213,14 +213,15 @@ def _mirror(runs: int) -> None:
     print(f"Mirrored: {result} in {time.monotonic() - clock:.0f}s", flush=True)
 
 
-def _viewer_token() -> str:
+def role_token(role: str) -> str:
+    """A new API token of a user `bench-<role>` in that role."""
     from django.contrib.auth.models import Group, User
 
     from controlplane.access.services import create_api_token
     from controlplane.audit.actor import Actor
 
-    user, _ = User.objects.get_or_create(username="bench-viewer")
-    user.groups.add(Group.objects.get(name="viewer"))
+    user, _ = User.objects.get_or_create(username=f"bench-{role}")
+    user.groups.add(Group.objects.get(name=role))
     return create_api_token(Actor.system(), user, f"bench-{time.time_ns()}")[1]
 
 

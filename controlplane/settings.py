@@ -179,6 +179,8 @@ PREFECT_API_URL = env.str("PREFECT_API_URL", default="http://127.0.0.1:4200/api"
 PREFECT_START_LOCAL_SERVER = env.bool("PREFECT_START_LOCAL_SERVER", default="PREFECT_API_URL" not in env.ENVIRON)
 PREFECT_API_AUTH_STRING = env.str("PREFECT_API_AUTH_STRING", default="")
 PREFECT_API_TIMEOUT = env.float("PREFECT_API_TIMEOUT", default=10.0)
+# Seconds to open a connection to Prefect: short, so a request to a dead server fails fast instead of hanging.
+PREFECT_API_CONNECT_TIMEOUT = env.float("PREFECT_API_CONNECT_TIMEOUT", default=3.0)
 # Prefect's client retries transient faults with exponential backoff (1 s, 2 s, …); keep it short so a sync
 # against a dead server fails within seconds and says so.
 PREFECT_CLIENT_MAX_RETRIES = env.int("PREFECT_CLIENT_MAX_RETRIES", default=2)
@@ -225,7 +227,12 @@ GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=500)
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=10)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=20)
 GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=4000)
-GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=100)
+GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=1000)
+# A bulk operation of at most this many items runs within the request; a larger one becomes a background job
+# (`workflows.BulkOperation`) whose id is returned at once, so no request outlives the web worker's timeout.
+BULK_SYNC_MAX_ITEMS = env.int("BULK_SYNC_MAX_ITEMS", default=100)
+# Prefect calls a bulk operation keeps in flight at once (threads sharing the process's Prefect client).
+BULK_CONCURRENCY = env.int("BULK_CONCURRENCY", default=8)
 # Per API token, session user or anonymous address, per minute; 0 turns a budget off (controlplane/api/rate_limit.py).
 API_RATE_LIMIT_QUERIES = env.int("API_RATE_LIMIT_QUERIES", default=3000)
 API_RATE_LIMIT_MUTATIONS = env.int("API_RATE_LIMIT_MUTATIONS", default=300)
@@ -241,6 +248,7 @@ GRAPHQL_QUERY_TYPES = [
     "workflows.graphql.queries.ConfigQuery",
     "controlplane.audit.graphql.AuditQuery",
     "workflows.graphql.queries.WorkflowsQuery",
+    "workflows.graphql.bulk.BulkOperationQuery",
     "monitoring.graphql.queries.MonitoringQuery",
 ]
 GRAPHQL_MUTATION_TYPES = [

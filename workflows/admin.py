@@ -30,6 +30,7 @@ from controlplane.exceptions import ServiceError
 from workflows.admin_actions import RunOperationsAdminMixin, TriggerDeploymentAdminMixin
 from workflows.configuration import CONFIG_FIELDS, update_config
 from workflows.models import (
+    BulkOperation,
     Deployment,
     Flow,
     FlowRun,
@@ -39,6 +40,7 @@ from workflows.models import (
     SyncStatus,
     WorkPool,
 )
+from workflows.services import CANCEL, RETRY, TRIGGER
 
 # Below this many rows an exact COUNT(*) is cheap and an estimate would only confuse.
 ESTIMATE_COUNTS_ABOVE = 100_000
@@ -238,3 +240,47 @@ class OrchestrationConfigAdmin(SavedThroughServiceMixin, admin.ModelAdmin):
             update_config(Actor.from_request(request), changes)
         except ServiceError as exc:
             messages.error(request, exc.message)
+
+
+@admin.register(BulkOperation)
+class BulkOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Bulk operations run in the background: progress while they run, then one result per item. Read-only."""
+
+    list_display = ["__str__", "kind", "status", "actor_label", "progress", "succeeded", "failed", "created_at"]
+    list_filter = ["kind", "status"]
+    show_facets = admin.ShowFacets.NEVER
+    fields = [
+        "kind", "status", "actor_label", "actor_user", "actor_token", "ip_address", "progress", "succeeded", "failed",
+        "created_at", "started_at", "finished_at", "error", "item_results",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Whoever may run operations sees the bulk ones (operators and admins): no permission of its own."""
+        return any(request.user.has_perm(permission) for permission in (TRIGGER, CANCEL, RETRY))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    @admin.display(description="progress")
+    def progress(self, operation: BulkOperation) -> str:
+        return f"{operation.done} / {operation.total}"
+
+    @admin.display(description="results")
+    def item_results(self, operation: BulkOperation) -> str:
+        """One row per item, in input order; an item not reached yet shows as pending."""
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (_result_row(position, result) for position, result in enumerate(operation.results or [])),
+        )
+        return format_html(
+            "<table><tr><th>item</th><th>result</th><th>flow run</th><th>error</th></tr>{}</table>", rows
+        )
+
+
+def _result_row(position: int, result: dict[str, Any] | None) -> tuple[str, str, str, str]:
+    if result is None:
+        return (str(position + 1), "pending", "", "")
+    outcome = "ok" if result["ok"] else "failed"
+    return (f"{position + 1}: {result['target']}", outcome, result.get("flow_run") or "", result.get("error") or "")

@@ -26,7 +26,7 @@ from django.utils.html import format_html
 
 from controlplane.audit.actor import Actor
 from controlplane.exceptions import InvalidInput, PermissionDeniedError, ServiceError
-from workflows import services
+from workflows import bulk, services
 from workflows.models import Deployment, FlowRun
 from workflows.parameters import NON_FIELD
 
@@ -116,12 +116,12 @@ class RunOperationsAdminMixin(OperationActionsMixin):
     @admin.action(description="Cancel selected runs")
     def cancel_selected_runs(self, request: HttpRequest, queryset: QuerySet[FlowRun]) -> None:
         runs = list(queryset.select_related("deployment__flow"))
-        report_results(request, services.bulk_cancel(Actor.from_request(request), runs), "Cancellation requested")
+        report_results(request, bulk.bulk_cancel(Actor.from_request(request), runs), "Cancellation requested")
 
     @admin.action(description="Retry selected runs")
     def retry_selected_runs(self, request: HttpRequest, queryset: QuerySet[FlowRun]) -> None:
         runs = list(queryset.select_related("deployment__flow"))
-        report_results(request, services.bulk_retry(Actor.from_request(request), runs), "Retry scheduled")
+        report_results(request, bulk.bulk_retry(Actor.from_request(request), runs), "Retry scheduled")
 
 
 # --- Deployments: trigger -----------------------------------------------------------------------------------------
@@ -247,4 +247,4 @@ class TriggerDeploymentAdminMixin(OperationActionsMixin):
     @admin.action(description="Trigger selected deployments with their default parameters")
     def trigger_selected_deployments(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
         items = [(deployment, {}) for deployment in queryset.select_related("flow", "work_pool")]
-        report_results(request, services.bulk_trigger(Actor.from_request(request), items), "Triggered")
+        report_results(request, bulk.bulk_trigger(Actor.from_request(request), items), "Triggered")

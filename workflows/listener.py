@@ -1,4 +1,5 @@
-"""Near-real-time mirror updates from Prefect's `prefect.flow-run.*` events (`manage.py listen_prefect_events`).
+"""Near-real-time mirror updates from Prefect's `prefect.flow-run.*` events (`manage.py listen_prefect_events`), and
+of deployments from `prefect.deployment.*` events (a pause reaches the mirror within about a second).
 
 Events arrive within milliseconds of a state change. They are gathered for a short moment (a burst becomes one
 batch), the runs they name are read from Prefect by id and upserted, and each event's exact transition
@@ -18,12 +19,13 @@ from datetime import datetime
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from workflows import prefect_api
 from workflows.mirror import parse_time, state_change_row, write_flow_runs
-from workflows.models import FlowRun, FlowRunStateChange, SyncStatus
+from workflows.models import Flow, FlowRun, FlowRunStateChange, SyncStatus
+from workflows.references import upsert_deployments, upsert_flows
 from workflows.sync import sync_flow_runs
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,26 @@ class ListenerStats:
     batches: int = 0
     runs_written: int = 0
     reconnects: int = 0
+
+
+def apply_events(events: list[JSON]) -> int:
+    """Apply a batch of flow-run and deployment events; returns the rows written."""
+    deployment_ids = {event["deployment_id"] for event in events if "deployment_id" in event}
+    run_events = [event for event in events if "flow_run_id" in event]
+    written = refresh_deployments(sorted(deployment_ids)) if deployment_ids else 0
+    return written + (apply_flow_run_events(run_events) if run_events else 0)
+
+
+def refresh_deployments(deployment_ids: list[str]) -> int:
+    """Re-read the deployments an event named (paused? resumed? new?) and mirror them: a trigger relies on the
+    mirror's `paused`. One gone from Prefect is left for the sync to mark."""
+    payloads = prefect_api.read_deployments_by_id(list(deployment_ids))
+    flow_ids = {UUID(p["flow_id"]) for p in payloads}
+    new_flows = []
+    if Flow.objects.filter(prefect_id__in=flow_ids).count() < len(flow_ids):
+        new_flows = prefect_api.read_flows_by_id(list(flow_ids))
+    with transaction.atomic():
+        return upsert_flows(new_flows) + upsert_deployments(payloads)
 
 
 def apply_flow_run_events(events: list[JSON]) -> int:
@@ -172,7 +194,7 @@ def listen(
                     events = _next_batch(stream, idle_timeout)
                     if events:
                         close_old_connections()
-                        _record_batch(stats, events, apply_flow_run_events(events))
+                        _record_batch(stats, events, apply_events(events))
         except prefect_api.PrefectError as exc:
             stats.reconnects += 1
             logger.warning("event stream interrupted (%s); reconnecting in %.0fs", exc, backoff)

@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -97,31 +97,37 @@ class UpsertResult:
     payload_ids: list[UUID]  # the runs of the batch, in payload order, without duplicates
 
 
-def upsert_flow_runs(payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False) -> list[FlowRun]:
+def upsert_flow_runs(
+    payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False, new: bool = False
+) -> list[FlowRun]:
     """Write Prefect flow-run JSON into the mirror; return the rows (with primary keys), in payload order.
 
     Idempotent: a payload whose `updated` matches the mirror is not rewritten (unless `force`), and one older than
     the mirror (a slow reader racing the event listener) never overwrites a newer state, not even with `force`.
     Missing flows, deployments and work pools are created from Prefect. Each new state is appended to
     `FlowRunStateChange`; with `with_history`, a run that was already mirrored and changed state gets its full
-    Prefect history, so states passed through between two syncs are not lost.
+    Prefect history, so states passed through between two syncs are not lost. `new`: runs Prefect has just created
+    (a trigger's), which have no history or parent to look up yet, so only the write itself is left to do.
     """
-    result = write_flow_runs(payloads, with_history=with_history, force=force)
+    result = write_flow_runs(payloads, with_history=with_history, force=force, new=new)
     rows = {row.prefect_id: row for row in result.written}
     if result.unchanged_pks:
         rows.update({row.prefect_id: row for row in FlowRun.objects.filter(pk__in=result.unchanged_pks)})
     return [rows[run_id] for run_id in result.payload_ids]
 
 
-def write_flow_runs(payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False) -> UpsertResult:
+def write_flow_runs(
+    payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False, new: bool = False
+) -> UpsertResult:
     """`upsert_flow_runs` without reading back the rows it did not need to write (the sync's bulk path)."""
     unique = _deduplicate(payloads)
     if not unique:
         return UpsertResult([], [], [])
     refs = ensure_references(unique)
+    new = new and not any(p.get("parent_task_run_id") for p in unique)
     # Prefect is asked for histories and parents before the transaction, so no DB write lock is held during HTTP.
     # (A forced write without history needs this first read only for subflow runs: the full sync's bulk path.)
-    needs_pre_read = with_history or not force or any(p.get("parent_task_run_id") for p in unique)
+    needs_pre_read = not new and (with_history or not force or any(p.get("parent_task_run_id") for p in unique))
     seen_before = _read_mirrored_runs(unique) if needs_pre_read else {}
     candidates = [p for p in unique if _needs_write(p, seen_before.get(UUID(p["id"])), force)]
     histories = _fetch_histories(candidates, seen_before) if with_history else {}
@@ -141,7 +147,8 @@ def write_flow_runs(payloads: Iterable[JSON], *, with_history: bool = True, forc
                     update_fields=FLOW_RUN_UPDATE_FIELDS,
                 )
             _fill_missing_pks(rows)
-            _link_parents(rows)
+            if not new:  # a run Prefect has just created is no subflow run, and no run names it as parent yet
+                _link_parents(rows)
             _append_state_changes(rows, to_write, existing, histories)
     written_ids = {row.prefect_id for row in rows}
     unchanged = [m.pk for run_id, m in {**seen_before, **existing}.items() if run_id not in written_ids]
@@ -353,3 +360,31 @@ def state_change_row(flow_run_pk: int, state: JSON, from_type: str, from_name: s
         at=parse_time(state.get("timestamp")) or timezone.now(),
         message=state.get("message") or "",
     )
+
+
+def apply_run_states(changes: list[tuple[FlowRun, JSON]]) -> list[FlowRun]:
+    """Record states Prefect's orchestration just answered with (a `set_state` result's `state`) on mirrored runs,
+    without re-reading the runs: the state fields, and one history row per new state.
+
+    A state older than the one mirrored (the listener or the sync got there first) is not written over it. Only the
+    state fields change here; the next sync or event brings the rest (end time, `updated`). Returns the runs,
+    updated in memory where written.
+    """
+    history: list[FlowRunStateChange] = []
+    for run, state in changes:
+        at = parse_time(state.get("timestamp")) or timezone.now()
+        fields = {
+            "state_type": _state_type(state.get("type") or ""),
+            "state_name": (state.get("name") or "")[:100],
+            "state_timestamp": at,
+            "state_message": state.get("message") or "",
+            "prefect_state_id": as_uuid(state.get("id")),
+        }
+        newer_or_same = Q(state_timestamp__isnull=True) | Q(state_timestamp__lte=at)
+        if FlowRun.objects.filter(newer_or_same, pk=run.pk).update(synced_at=timezone.now(), **fields):
+            history.append(state_change_row(run.pk, state, run.state_type, run.state_name))
+            for name, value in fields.items():
+                setattr(run, name, value)
+    if history:
+        FlowRunStateChange.objects.bulk_create(history, ignore_conflicts=True)
+    return [run for run, _ in changes]

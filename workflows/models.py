@@ -6,6 +6,7 @@ never deleted because Prefect deleted them: they are marked `deleted_in_prefect`
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -250,3 +251,53 @@ class OrchestrationConfig(models.Model):
     def load(cls) -> OrchestrationConfig:
         config, _ = cls.objects.get_or_create(pk=1)
         return config
+
+
+class BulkOperation(models.Model):
+    """A bulk trigger / cancel / retry too large to finish within a web request, run by a Celery worker.
+
+    `items` is the input as resolved when it was submitted; `results` grows batch by batch, one entry per item in
+    input order (`{"target", "ok", "flow_run", "error"}`), so progress is readable while it runs. Written only by
+    `workflows.bulk_jobs`.
+    """
+
+    class Kind(models.TextChoices):
+        TRIGGER = "trigger"
+        CANCEL = "cancel"
+        RETRY = "retry"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    # PROTECT, as on AuditEvent: the job runs as whoever submitted it, so that user must still exist.
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_token = models.ForeignKey(
+        "controlplane.ApiToken", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=255)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    items = models.JSONField(default=list, blank=True)
+    results = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["-created_at"], name="bulkop_created_idx")]
+
+    def __str__(self) -> str:
+        return f"bulk {self.kind} #{self.pk} ({self.status}, {self.done}/{self.total})"

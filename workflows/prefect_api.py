@@ -16,12 +16,12 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID
+from typing import Any, TypeVar
+from uuid import UUID, uuid5
 
 import httpx
 import prefect.context
@@ -65,26 +65,15 @@ _session_client: ContextVar[SyncPrefectClient | None] = ContextVar("prefect_sess
 
 @contextlib.contextmanager
 def _client() -> Iterator[SyncPrefectClient]:
-    """A sync client for the configured server, with few retries so an outage fails fast and clearly."""
-    shared = _session_client.get()
-    if shared is not None:
-        with _translated_errors():
-            yield shared
-        return
-    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: settings.PREFECT_CLIENT_MAX_RETRIES}):
-        client = SyncPrefectClient(
-            api_url(),
-            auth_string=settings.PREFECT_API_AUTH_STRING or None,
-            httpx_settings={"timeout": settings.PREFECT_API_TIMEOUT},
-        )
-        try:
-            with client:
-                yield client
-        except httpx.HTTPStatusError as exc:
-            raise _translate_status_error(exc) from exc
-        except (httpx.TransportError, RuntimeError) as exc:
-            # The client raises RuntimeError when it cannot reach the server while entering its context.
-            raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
+    """The process's kept client (see `_kept_session_client`), inside or outside an explicit `session()`.
+
+    A call outside a session opens a one-call session on the same kept client, so no request path ever builds a
+    client after the process's first call. Errors become `PrefectUnavailable` / `PrefectRejected` either way.
+    """
+    with session(), _translated_errors():
+        client = _session_client.get()
+        assert client is not None  # session() always sets it
+        yield client
 
 
 @contextlib.contextmanager
@@ -97,33 +86,30 @@ def _translated_errors() -> Iterator[None]:
         raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
 
 
-# One client per process and configuration, kept open between sessions: a sync every few seconds should not pay
-# ~0.1 s (settings copy + TLS context) to rebuild it each time. Keyed by pid so a forked worker builds its own.
+# One client per process and configuration, kept open for the life of the process: building a `SyncPrefectClient`
+# costs ~0.1 s (settings copy + TLS context), and its httpx pool keeps connections alive between requests. Keyed by
+# pid, so a gunicorn worker or Celery prefork child forked from a parent that already had one builds its own (the
+# parent's sockets are never shared across a fork). httpx clients are thread-safe for requests: the sync's threads
+# and a bulk operation's threads share it.
 _kept_client: tuple[tuple[Any, ...], SyncPrefectClient, Any] | None = None
 _kept_client_lock = threading.Lock()
 
 
+def _client_key() -> tuple[Any, ...]:
+    return (os.getpid(), api_url(), settings.PREFECT_API_AUTH_STRING, settings.PREFECT_API_TIMEOUT,
+            settings.PREFECT_API_CONNECT_TIMEOUT, settings.PREFECT_CLIENT_MAX_RETRIES)  # fmt: skip
+
+
 def _kept_session_client() -> tuple[SyncPrefectClient, Any]:
     global _kept_client
-    key = (os.getpid(), api_url(), settings.PREFECT_API_AUTH_STRING, settings.PREFECT_API_TIMEOUT,
-           settings.PREFECT_CLIENT_MAX_RETRIES)  # fmt: skip
+    key = _client_key()
+    kept = _kept_client
+    if kept is not None and kept[0] == key:  # the common case, without taking the lock
+        return kept[1], kept[2]
     with _kept_client_lock:
         if _kept_client is not None and _kept_client[0] == key:
             return _kept_client[1], _kept_client[2]
-        context = prefect.context.get_settings_context()
-        client_settings = context.settings.copy_with_update(
-            updates={PREFECT_CLIENT_MAX_RETRIES: settings.PREFECT_CLIENT_MAX_RETRIES}
-        )
-        with prefect.context.SettingsContext(profile=context.profile, settings=client_settings):
-            client = SyncPrefectClient(
-                api_url(),
-                auth_string=settings.PREFECT_API_AUTH_STRING or None,
-                httpx_settings={"timeout": settings.PREFECT_API_TIMEOUT},
-            )
-            try:
-                client.__enter__()
-            except (httpx.TransportError, RuntimeError) as exc:
-                raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
+        client, client_settings = _new_client()
         if _kept_client is not None and _kept_client[0][0] == key[0]:
             with contextlib.suppress(Exception):
                 _kept_client[1].__exit__(None, None, None)
@@ -131,12 +117,30 @@ def _kept_session_client() -> tuple[SyncPrefectClient, Any]:
         return client, client_settings
 
 
+def _new_client() -> tuple[SyncPrefectClient, Any]:
+    """A client with few retries and short connect timeouts, so an outage fails fast and clearly."""
+    context = prefect.context.get_settings_context()
+    client_settings = context.settings.copy_with_update(
+        updates={PREFECT_CLIENT_MAX_RETRIES: settings.PREFECT_CLIENT_MAX_RETRIES}
+    )
+    timeout = httpx.Timeout(settings.PREFECT_API_TIMEOUT, connect=settings.PREFECT_API_CONNECT_TIMEOUT)
+    with prefect.context.SettingsContext(profile=context.profile, settings=client_settings):
+        client = SyncPrefectClient(
+            api_url(), auth_string=settings.PREFECT_API_AUTH_STRING or None, httpx_settings={"timeout": timeout}
+        )
+        try:
+            client.__enter__()
+        except (httpx.TransportError, RuntimeError) as exc:
+            raise PrefectUnavailable(f"Prefect API at {api_url()} is unreachable: {exc}") from exc
+    return client, client_settings
+
+
 @contextlib.contextmanager
 def session() -> Iterator[None]:
-    """Let every call inside the block share one client (with its connection pool).
+    """Let every call inside the block share the process's kept client (with its connection pool).
 
-    The client is built once per process and configuration and kept open, so a sync or listener batch opening a
-    session costs nothing. Errors are translated exactly as outside a session. Nested sessions reuse the outer one.
+    Calls outside a session use the same kept client too; a session only saves re-entering the settings context
+    per call. Errors are translated exactly as outside a session. Nested sessions reuse the outer one.
     """
     if _session_client.get() is not None:
         yield
@@ -236,8 +240,8 @@ def read_flow_run_states(flow_run_id: UUID | str) -> list[JSON]:
 
 
 def read_many_flow_run_states(flow_run_ids: list[UUID | str], max_workers: int = 8) -> dict[str, list[JSON]]:
-    """State histories of several runs at once (a sync's changed runs), fetched on a few threads sharing the open
-    `session()`'s connection pool; a run gone from Prefect is left out."""
+    """State histories of several runs at once (a sync's changed runs), fetched on a few threads sharing the
+    process's client; a run gone from Prefect is left out."""
 
     def states_of(run_id: UUID | str) -> tuple[str, list[JSON] | None]:
         try:
@@ -245,13 +249,27 @@ def read_many_flow_run_states(flow_run_ids: list[UUID | str], max_workers: int =
         except PrefectNotFound:
             return str(run_id), None
 
-    if not flow_run_ids:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(flow_run_ids))) as pool:
-        # Each task runs in a copy of this context, so it sees the session's client and settings.
-        futures = [pool.submit(contextvars.copy_context().run, states_of, run_id) for run_id in flow_run_ids]
-        results = [future.result() for future in futures]
+    results = map_concurrently(states_of, flow_run_ids, max_workers)
     return {run_id: states for run_id, states in results if states is not None}
+
+
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
+
+
+def map_concurrently(function: Callable[[Item], Answer], items: list[Item], max_workers: int = 8) -> list[Answer]:
+    """`function(item)` for each item, on at most `max_workers` threads sharing the process's Prefect client (and
+    its connection pool); answers in the order of `items`. An exception is raised from the first item that failed.
+
+    `function` must not touch the database: a thread would open a connection of its own, outside the caller's
+    transaction.
+    """
+    if not items:
+        return []
+    with session(), ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
+        # Each task runs in a copy of this context, so it sees the session's client and settings.
+        futures = [pool.submit(contextvars.copy_context().run, function, item) for item in items]
+        return [future.result() for future in futures]
 
 
 def iter_flows() -> Iterator[list[JSON]]:
@@ -305,22 +323,45 @@ def create_flow_run_from_deployment(
     tags: list[str] | None = None,
 ) -> JSON:
     """Create a run of a deployment. With the same idempotency key Prefect returns the existing run."""
+    return create_or_find_flow_run(deployment_id, parameters, idempotency_key, tags)[0]
+
+
+def create_or_find_flow_run(
+    deployment_id: UUID | str, parameters: JSON, idempotency_key: str | None = None, tags: list[str] | None = None
+) -> tuple[JSON, bool]:
+    """`create_flow_run_from_deployment`, and whether this call created the run (201) rather than found the one its
+    idempotency key names (200).
+
+    Prefect creates runs of a paused deployment too: refusing those is the caller's job.
+    """
     body: JSON = {"parameters": parameters, "state": {"type": "SCHEDULED", "name": "Scheduled"}}
     if idempotency_key:
         body["idempotency_key"] = idempotency_key
     if tags is not None:
         body["tags"] = tags
-    return _post(f"/deployments/{deployment_id}/create_flow_run", body)
+    with _client() as client:
+        response = client.request("POST", f"/deployments/{deployment_id}/create_flow_run", json=body)
+    return response.json(), response.status_code == 201
 
 
 def set_flow_run_state(
     flow_run_id: UUID | str, state_type: str, name: str | None = None, message: str = "", force: bool = False
 ) -> JSON:
     """Propose a state; returns Prefect's orchestration result: `{"status": "ACCEPT"|"REJECT"|…, "state": …}`."""
+    return _post(f"/flow_runs/{flow_run_id}/set_state", _state_body(flow_run_id, state_type, name, message, force))
+
+
+def _state_body(flow_run_id: UUID | str, state_type: str, name: str | None, message: str, force: bool) -> JSON:
     state: JSON = {"type": state_type, "message": message}
     if name:
         state["name"] = name
-    return _post(f"/flow_runs/{flow_run_id}/set_state", {"state": state, "force": force})
+    # The same transition id twice in a row is refused by Prefect (`PreventDuplicateTransitions`: REJECT with the
+    # current state), so a repeated cancel leaves the run's one Cancelling state alone instead of adding another.
+    state["state_details"] = {"transition_id": str(uuid5(_TRANSITION_NAMESPACE, f"{flow_run_id}:{state_type}"))}
+    return {"state": state, "force": force}
+
+
+_TRANSITION_NAMESPACE = UUID("6f1d3c52-6a0e-4c1e-9a8e-2b1d6c0f4a11")
 
 
 def cancel_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
@@ -330,7 +371,10 @@ def cancel_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
 
 def retry_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
     """Reschedule a finished run now, as Prefect's UI does for "Retry"."""
-    return set_flow_run_state(flow_run_id, "SCHEDULED", "AwaitingRetry", message, force=True)
+    return set_flow_run_state(flow_run_id, "SCHEDULED", AWAITING_RETRY, message, force=True)
+
+
+AWAITING_RETRY = "AwaitingRetry"
 
 
 def set_deployment_concurrency_limit(deployment_id: UUID | str, limit: int | None) -> None:
@@ -372,6 +416,7 @@ def _instant(timestamp: str) -> datetime:
 # --- Events -------------------------------------------------------------------------------------------------------
 
 FLOW_RUN_EVENT_PREFIX = "prefect.flow-run."
+DEPLOYMENT_EVENT_PREFIX = "prefect.deployment."
 
 
 def flow_run_event_as_json(event: Any) -> JSON | None:
@@ -400,8 +445,20 @@ def flow_run_event_as_json(event: Any) -> JSON | None:
     }
 
 
+def deployment_event_as_json(event: Any) -> JSON | None:
+    """A `prefect.deployment.*` event (created, updated — paused or resumed among them —, deleted, ready, …) as
+    `{"id", "event", "occurred", "deployment_id"}`; None for other events."""
+    resource_id = event.resource.id
+    if not event.event.startswith(DEPLOYMENT_EVENT_PREFIX) or not resource_id.startswith(DEPLOYMENT_EVENT_PREFIX):
+        return None
+    deployment_id = resource_id.removeprefix(DEPLOYMENT_EVENT_PREFIX)
+    return {"id": str(event.id), "event": event.event, "occurred": event.occurred.isoformat(),
+            "deployment_id": deployment_id}  # fmt: skip
+
+
 class FlowRunEventStream:
-    """`prefect.flow-run.*` events from Prefect's websocket, delivered to synchronous code as plain dicts.
+    """`prefect.flow-run.*` events (as `flow_run_event_as_json`) and `prefect.deployment.*` events (as
+    `deployment_event_as_json`) from Prefect's websocket, delivered to synchronous code as plain dicts.
 
     The subscriber is asyncio; it runs on a thread of its own and hands events over through a queue, so Django ORM
     code can consume them with `get()`. Prefect's subscriber backfills the minute before it connects and retries
@@ -464,7 +521,7 @@ class FlowRunEventStream:
         from prefect.events.clients import PrefectEventSubscriber
         from prefect.events.filters import EventFilter, EventNameFilter
 
-        event_filter = EventFilter(event=EventNameFilter(prefix=[FLOW_RUN_EVENT_PREFIX]))
+        event_filter = EventFilter(event=EventNameFilter(prefix=[FLOW_RUN_EVENT_PREFIX, DEPLOYMENT_EVENT_PREFIX]))
         auth = {PREFECT_API_AUTH_STRING: settings.PREFECT_API_AUTH_STRING} if settings.PREFECT_API_AUTH_STRING else {}
         with temporary_settings(auth):
             subscriber = PrefectEventSubscriber(
@@ -473,7 +530,7 @@ class FlowRunEventStream:
             async with subscriber:
                 self._connected.set()
                 async for event in subscriber:
-                    as_json = flow_run_event_as_json(event)
+                    as_json = flow_run_event_as_json(event) or deployment_event_as_json(event)
                     if as_json is not None:
                         await asyncio.to_thread(self._events.put, as_json)
         self._failure = PrefectUnavailable("the event stream ended")

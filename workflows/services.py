@@ -7,16 +7,15 @@ the last two in one transaction. A refusal or failure is audited too (outcome de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from django.db import transaction
 
 from controlplane.audit.actor import Actor
-from controlplane.audit.chain import record_audit_event
-from controlplane.audit.models import AuditOutcome
-from controlplane.audit.services import record_denied
+from controlplane.audit.chain import append_audit_events, new_audit_event
+from controlplane.audit.models import AuditEvent, AuditOutcome
 from controlplane.exceptions import (
     InvalidInput,
     OperationNotAllowed,
@@ -25,7 +24,7 @@ from controlplane.exceptions import (
     UpstreamUnavailable,
 )
 from workflows import prefect_api
-from workflows.mirror import upsert_flow_runs
+from workflows.mirror import apply_run_states, upsert_flow_runs
 from workflows.models import TERMINAL_STATE_TYPES, Deployment, FlowRun, OrchestrationConfig, StateType, WorkPool
 from workflows.parameters import NON_FIELD, parameter_errors
 
@@ -33,7 +32,6 @@ TRIGGER, CANCEL, RETRY = "workflows.trigger_run", "workflows.cancel_run", "workf
 VIEW_RUNS = "workflows.view_flowrun"
 RETRYABLE_STATE_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
 MAX_LOG_PAGE = prefect_api.PAGE_SIZE_LIMIT
-Target = TypeVar("Target")
 
 
 @dataclass(frozen=True)
@@ -52,25 +50,73 @@ class ItemResult:
 def trigger_deployment(
     actor: Actor, deployment: Deployment, parameters: dict[str, Any], idempotency_key: str | None = None
 ) -> FlowRun:
-    """Create a run of `deployment` with `parameters` in Prefect, mirror it, and audit it."""
-    audit = _Auditor(actor, "flow_run.trigger", "deployment", deployment.prefect_id)
+    """Create a run of `deployment` with `parameters` in Prefect, mirror it, and audit it.
+
+    One Prefect call: `create_flow_run`, whose answer is the whole new run, mirrored as is. Prefect itself creates
+    runs of a paused deployment, so the pause is checked here, on the mirror: the listener applies Prefect's
+    `prefect.deployment.*` events within about a second of a pause (the sync within its interval), and a deployment
+    the mirror says is paused is asked about again (it may have been resumed since). The concurrency cap is written
+    to Prefect only when the mirror's limit differs. With the same idempotency key Prefect answers the run it
+    already created, so a client retrying after a timeout never makes a second one.
+    """
+    audit = start_trigger(actor, deployment, parameters)
+    check_trigger(audit, deployment, parameters)
+    audit.call_prefect(check_deployment_mirrored, deployment)
+    create_run(audit, deployment, parameters, idempotency_key)
+    return audit.commit()
+
+
+def _parameters_refused(exc: prefect_api.PrefectRejected) -> ServiceError:
+    return InvalidInput(f"Prefect refused the parameters: {exc}", {NON_FIELD: [str(exc)]})
+
+
+def check_deployment_mirrored(deployment: Deployment) -> None:
+    """Refuse a deployment that is paused (asking Prefect when the mirror says so: it may have been resumed since
+    the last sync); bring Prefect's limit to the cap when the mirror's differs."""
+    if deployment.paused:
+        if prefect_api.read_deployment(deployment.prefect_id).get("paused"):
+            raise _paused(deployment)
+        Deployment.objects.filter(pk=deployment.pk).update(paused=False)
+        deployment.paused = False
+    _apply_concurrency_cap(deployment, {"concurrency_limit": deployment.concurrency_limit})
+
+
+def _paused(deployment: Deployment) -> OperationNotAllowed:
+    return OperationNotAllowed(f"Deployment {deployment.full_name} is paused; resume it before triggering.")
+
+
+def start_trigger(actor: Actor, deployment: Deployment, parameters: dict[str, Any], deferred: bool = False) -> Auditor:
+    audit = Auditor(actor, "flow_run.trigger", "deployment", deployment.prefect_id, deferred=deferred)
     audit.before = {"deployment": deployment.full_name, "parameters": parameters}
+    return audit
+
+
+def check_trigger(audit: Auditor, deployment: Deployment, parameters: dict[str, Any]) -> None:
+    """The permission check and parameter validation of a trigger, before anything is asked of Prefect."""
     audit.require(TRIGGER, f"You are not allowed to trigger runs of {deployment.full_name}.")
     errors = parameter_errors(deployment.parameter_openapi_schema, parameters)
     if errors:
         audit.fail(InvalidInput(f"Invalid parameters for {deployment.full_name}.", errors), outcome="error")
-    live = audit.call_prefect(prefect_api.read_deployment, deployment.prefect_id)
+
+
+def check_deployment_live(deployment: Deployment) -> None:
+    """Refuse a paused deployment (as Prefect has it now) and keep its concurrency limit at the configured cap."""
+    live = prefect_api.read_deployment(deployment.prefect_id)
     if live.get("paused"):
-        audit.fail(OperationNotAllowed(f"Deployment {deployment.full_name} is paused; resume it before triggering."))
-    audit.call_prefect(_apply_concurrency_cap, deployment, live)
-    payload = audit.call_prefect(
-        prefect_api.create_flow_run_from_deployment,
+        raise _paused(deployment)
+    _apply_concurrency_cap(deployment, live)
+
+
+def create_run(audit: Auditor, deployment: Deployment, parameters: dict[str, Any], idempotency_key: str | None) -> None:
+    """Create the run in Prefect and queue its mirror row and audit record (no database access here)."""
+    run, created = audit.call_prefect(
+        prefect_api.create_or_find_flow_run,
         deployment.prefect_id,
         parameters,
-        idempotency_key=idempotency_key,
-        rejected=lambda exc: InvalidInput(f"Prefect refused the parameters: {exc}", {NON_FIELD: [str(exc)]}),
+        idempotency_key,
+        rejected=_parameters_refused,
     )
-    return audit.mirror_and_record(payload, after={"flow_run": payload["id"], "parameters": payload["parameters"]})
+    audit.mirror_and_record(run, after={"flow_run": run["id"], "parameters": run["parameters"]}, new=created)
 
 
 def _apply_concurrency_cap(deployment: Deployment, live: dict[str, Any]) -> None:
@@ -119,31 +165,99 @@ def apply_concurrency_cap_everywhere(cap: int | None) -> int:
 
 # --- Cancel and retry ---------------------------------------------------------------------------------------------
 
+CANCEL_DONE_STATES = frozenset({StateType.CANCELLING, StateType.CANCELLED})
+
 
 def cancel_run(actor: Actor, run: FlowRun) -> FlowRun:
-    """Ask Prefect to cancel a run (state CANCELLING); the process watching it stops it and marks it CANCELLED."""
-    audit = _Auditor(actor, "flow_run.cancel", "flow_run", run.prefect_id)
+    """Ask Prefect to cancel a run (state CANCELLING); the process watching it stops it and marks it CANCELLED.
+
+    One Prefect call: `set_state`, whose answer (the resulting state) updates the mirror. Prefect's orchestration
+    decides what is possible — a scheduled run goes straight to CANCELLED, a finished one is refused — so the run is
+    re-read only when Prefect refuses, to say why and to refresh the stale mirror row.
+    """
+    audit = start_cancel(actor, run)
+    require_cancel(audit, run)
+    cancel_in_prefect(audit, run, cancel_message(actor))
+    return audit.commit()
+
+
+def start_cancel(actor: Actor, run: FlowRun, deferred: bool = False) -> Auditor:
+    """The audit of a cancel; its `before` is the mirror's last known state of the run (no Prefect read)."""
+    audit = Auditor(actor, "flow_run.cancel", "flow_run", run.prefect_id, deferred=deferred)
+    audit.before = {"state_type": run.state_type, "state_name": run.state_name}
+    return audit
+
+
+def require_cancel(audit: Auditor, run: FlowRun) -> None:
     audit.require(CANCEL, f"You are not allowed to cancel run {run.name}.")
-    live = audit.call_prefect(prefect_api.read_flow_run, run.prefect_id)
-    audit.before = _state_of(live)
-    if live["state_type"] in TERMINAL_STATE_TYPES:
-        audit.refresh_mirror(live)
-        audit.fail(OperationNotAllowed(f"Run {run.name} has already finished ({live['state_name']})."))
-    if live["state_type"] == StateType.CANCELLING:
-        audit.fail(OperationNotAllowed(f"Run {run.name} is already being cancelled."))
-    result = audit.call_prefect(prefect_api.cancel_flow_run, run.prefect_id, f"Cancelled by {actor.label}")
-    # A scheduled run has no process to stop: Prefect rejects CANCELLING and sets CANCELLED itself.
-    return audit.finish_state_change(run, result, "cancel", done_states={StateType.CANCELLING, StateType.CANCELLED})
+
+
+def cancel_message(actor: Actor) -> str:
+    return f"Cancelled by {actor.label}"
+
+
+def cancel_in_prefect(audit: Auditor, run: FlowRun, message: str) -> None:
+    """The Prefect side of a cancel; queues the mirror write and audit record (no database access here)."""
+    result = audit.call_prefect(prefect_api.cancel_flow_run, run.prefect_id, message)
+    if settled_as(result, CANCEL_DONE_STATES):
+        audit.record_state(run, result["state"])
+        return
+    current = audit.call_prefect(prefect_api.read_flow_run, run.prefect_id)
+    audit.refresh_mirror(current)
+    if current["state_type"] in TERMINAL_STATE_TYPES:
+        audit.fail(OperationNotAllowed(f"Run {run.name} has already finished ({current['state_name']})."))
+    audit.fail(OperationNotAllowed(f"Prefect did not cancel run {run.name}: {refusal_reason(result)}."))
+
+
+def settled_as(result: dict[str, Any], done_states: frozenset[StateType]) -> bool:
+    """Whether an orchestration answer leaves the run where it was asked to go.
+
+    Prefect may answer REJECT while putting the run into another state that still does what was asked (a scheduled
+    run asked to cancel goes straight to CANCELLED), or REJECT a repeated transition with the state already there.
+    """
+    state = result.get("state") or {}
+    return state.get("type") in done_states and result.get("status") in ("ACCEPT", "REJECT")
+
+
+def refusal_reason(result: dict[str, Any]) -> str:
+    return (result.get("details") or {}).get("reason") or result.get("status") or "refused"
 
 
 def retry_run(actor: Actor, run: FlowRun) -> FlowRun:
-    """Reschedule a failed, crashed or cancelled deployment run now; the process serving it runs it again."""
-    audit = _Auditor(actor, "flow_run.retry", "flow_run", run.prefect_id)
+    """Reschedule a failed, crashed or cancelled deployment run now; the process serving it runs it again.
+
+    Two Prefect calls: a read (the retry is forced past Prefect's orchestration, so the run's state is checked here
+    first) and `set_state`, whose answer updates the mirror. Retrying a run that is already rescheduled (a client
+    repeating a request whose answer it lost) answers that run again instead of rescheduling it a second time.
+    """
+    audit = start_retry(actor, run)
+    require_retry(audit, run)
+    retry_in_prefect(audit, run, retry_message(actor))
+    return audit.commit()
+
+
+def start_retry(actor: Actor, run: FlowRun, deferred: bool = False) -> Auditor:
+    return Auditor(actor, "flow_run.retry", "flow_run", run.prefect_id, deferred=deferred)
+
+
+def require_retry(audit: Auditor, run: FlowRun) -> None:
     audit.require(RETRY, f"You are not allowed to retry run {run.name}.")
+
+
+def retry_message(actor: Actor) -> str:
+    return f"Retried by {actor.label}"
+
+
+def retry_in_prefect(audit: Auditor, run: FlowRun, message: str) -> None:
+    """The Prefect side of a retry; queues the mirror write and audit record (no database access here)."""
     if run.deployment_id is None:
         audit.fail(OperationNotAllowed(f"Run {run.name} is not a deployment run; only deployment runs can be retried."))
     live = audit.call_prefect(prefect_api.read_flow_run, run.prefect_id)
     audit.before = _state_of(live)
+    if live["state_type"] == StateType.SCHEDULED and live["state_name"] == prefect_api.AWAITING_RETRY:
+        audit.refresh_mirror(live)
+        audit.record_unchanged(run, "Already rescheduled; not rescheduled again.")
+        return
     if live["state_type"] not in RETRYABLE_STATE_TYPES:
         audit.refresh_mirror(live)
         audit.fail(
@@ -151,43 +265,14 @@ def retry_run(actor: Actor, run: FlowRun) -> FlowRun:
                 f"Run {run.name} is {live['state_name']}; only failed, crashed or cancelled runs can be retried."
             )
         )
-    result = audit.call_prefect(prefect_api.retry_flow_run, run.prefect_id, f"Retried by {actor.label}")
-    return audit.finish_state_change(run, result, "retry", done_states={StateType.SCHEDULED})
+    result = audit.call_prefect(prefect_api.retry_flow_run, run.prefect_id, message)
+    if not settled_as(result, frozenset({StateType.SCHEDULED})):
+        audit.fail(OperationNotAllowed(f"Prefect did not retry run {run.name}: {refusal_reason(result)}."))
+    audit.record_state(run, result["state"])
 
 
 def _state_of(payload: dict[str, Any]) -> dict[str, Any]:
     return {"state_type": payload.get("state_type"), "state_name": payload.get("state_name")}
-
-
-# --- Bulk ---------------------------------------------------------------------------------------------------------
-
-
-def bulk_trigger(actor: Actor, items: list[tuple[Deployment, dict[str, Any]]]) -> list[ItemResult]:
-    """Trigger each (deployment, parameters) pair; one failure does not stop the rest; one audit event each.
-
-    Each result's `target` is the deployment; results are in the order of `items`.
-    """
-    return _each(items, lambda item: trigger_deployment(actor, item[0], item[1]), target_of=lambda item: item[0])
-
-
-def bulk_cancel(actor: Actor, runs: Iterable[FlowRun]) -> list[ItemResult]:
-    return _each(list(runs), lambda run: cancel_run(actor, run))
-
-
-def bulk_retry(actor: Actor, runs: Iterable[FlowRun]) -> list[ItemResult]:
-    return _each(list(runs), lambda run: retry_run(actor, run))
-
-
-def _each(
-    items: list[Target], operation: Callable[[Target], FlowRun], target_of: Callable[[Target], Any] = lambda item: item
-) -> list[ItemResult]:
-    results = []
-    for item in items:
-        try:
-            results.append(ItemResult(target=target_of(item), ok=True, flow_run=operation(item)))
-        except ServiceError as exc:
-            results.append(ItemResult(target=target_of(item), ok=False, error=exc.message))
-    return results
 
 
 # --- Logs ---------------------------------------------------------------------------------------------------------
@@ -199,7 +284,7 @@ def read_run_logs(actor: Actor, run: FlowRun, after: str | None = None, limit: i
     A read: audited only when refused.
     """
     if not actor.has_perm(VIEW_RUNS):
-        audit = _Auditor(actor, "flow_run.read_logs", "flow_run", run.prefect_id)
+        audit = Auditor(actor, "flow_run.read_logs", "flow_run", run.prefect_id)
         audit.fail(PermissionDeniedError(f"You are not allowed to read the logs of run {run.name}."))
     if not 1 <= limit <= MAX_LOG_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_LOG_PAGE}.", {"limit": [f"1 to {MAX_LOG_PAGE}"]})
@@ -214,45 +299,53 @@ def read_run_logs(actor: Actor, run: FlowRun, after: str | None = None, limit: i
 # --- The audited sequence -----------------------------------------------------------------------------------------
 
 
-class _Auditor:
-    """Carries one operation through its steps and writes its single audit event, whatever the outcome."""
+class Auditor:
+    """Carries one operation through its steps and writes its single audit event, whatever the outcome.
 
-    def __init__(self, actor: Actor, action: str, target_type: str, target_id: Any) -> None:
+    The mirror write and the audit record are queued as they are decided and written together by `commit()`, in one
+    transaction. A `deferred` auditor (one item of a bulk operation) never touches the database by itself — its
+    Prefect steps may run on a worker thread — and the bulk operation writes a whole batch of them in one
+    transaction (`write_queued`).
+    """
+
+    def __init__(self, actor: Actor, action: str, target_type: str, target_id: Any, deferred: bool = False) -> None:
         self.actor = actor
         self.action = action
         self.target_type = target_type
         self.target_id = str(target_id)
         self.before: Any = None
+        self.deferred = deferred
+        self.row: FlowRun | None = None
+        self.error: ServiceError | None = None
+        self._writes: list[Callable[[], None]] = []
+        self._event: dict[str, Any] | None = None
+
+    def attempt(self, step: Callable[..., Any], *args: Any) -> bool:
+        """Run one step of a deferred (bulk) item; False when it refused or failed (already queued for audit)."""
+        if self.error is not None:
+            return False
+        try:
+            step(*args)
+        except ServiceError as error:
+            self.error = error
+            return False
+        return True
 
     def require(self, permission: str, message: str) -> None:
         if not self.actor.has_perm(permission):
             self.fail(PermissionDeniedError(message))
 
     def fail(self, error: ServiceError, outcome: str = AuditOutcome.DENIED) -> NoReturn:
-        """Audit the refusal or failure (in a durable transaction of its own) and raise it."""
+        """Audit the refusal or failure (after any mirror refresh queued before it) and raise it."""
         after = {"field_errors": error.field_errors} if isinstance(error, InvalidInput) else None
-        record_denied(
-            self.actor,
-            self.action,
-            error.message,
-            target_type=self.target_type,
-            target_id=self.target_id,
-            before=self.before,
-            after=after,
-            outcome=outcome,
-        )
+        self.record(after, outcome=outcome, message=error.message)
+        if not self.deferred:
+            self.commit()
         raise error
 
-    def _record(self, after: Any, **outcome: Any) -> None:
-        record_audit_event(
-            self.actor,
-            self.action,
-            target_type=self.target_type,
-            target_id=self.target_id,
-            before=self.before,
-            after=after,
-            **outcome,
-        )
+    def record(self, after: Any, **outcome: Any) -> None:
+        """Queue the operation's audit event (built when written: building it may read the database)."""
+        self._event = {"before": self.before, "after": after, **outcome}
 
     def call_prefect(
         self,
@@ -263,6 +356,8 @@ class _Auditor:
     ) -> Any:
         try:
             return function(*args, **kwargs)
+        except ServiceError as error:  # a check made along the way (e.g. a paused deployment)
+            self.fail(error)
         except prefect_api.PrefectUnavailable as exc:
             self.fail(UpstreamUnavailable(f"Prefect is unavailable: {exc}"), outcome=AuditOutcome.ERROR)
         except prefect_api.PrefectNotFound as exc:
@@ -273,26 +368,50 @@ class _Auditor:
 
     def refresh_mirror(self, payload: dict[str, Any]) -> None:
         """Bring a stale mirror row up to date with what Prefect just said (before refusing)."""
-        upsert_flow_runs([payload])
+        self._writes.append(lambda: upsert_flow_runs([payload]))
 
-    def mirror_and_record(self, payload: dict[str, Any], after: Any) -> FlowRun:
+    def mirror_and_record(self, payload: dict[str, Any], after: Any, new: bool = False) -> None:
+        """The success of an operation that Prefect answered with the whole run (a trigger; `new`: just created)."""
+
+        def write() -> None:
+            (self.row,) = upsert_flow_runs([payload], new=new)
+
+        self._writes.append(write)
+        self.record(after)
+
+    def record_state(self, run: FlowRun, state: dict[str, Any]) -> None:
+        """The success of a state change: the state Prefect's orchestration answered with goes into the mirror."""
+
+        def write() -> None:
+            (self.row,) = apply_run_states([(run, state)])
+
+        self._writes.append(write)
+        self.record({"state_type": state.get("type"), "state_name": state.get("name")})
+
+    def record_unchanged(self, run: FlowRun, message: str) -> None:
+        """A success that needed no change in Prefect (it had already been done)."""
+
+        def write() -> None:
+            self.row = FlowRun.objects.get(pk=run.pk)
+
+        self._writes.append(write)
+        self.record(self.before, message=message)
+
+    def commit(self) -> FlowRun:
+        """Write what was queued in one durable transaction (docs/architecture.md, "Durable transactions"); returns
+        the mirrored run of a success."""
         with transaction.atomic(durable=True):
-            (row,) = upsert_flow_runs([payload])
-            self._record(after)
-        return row
+            append_audit_events(self.write_queued())
+        return self.row  # type: ignore[return-value] -- set by every success's write
 
-    def finish_state_change(
-        self, run: FlowRun, result: dict[str, Any], verb: str, done_states: set[StateType]
-    ) -> FlowRun:
-        """Turn Prefect's orchestration answer into a mirrored run, or an audited refusal.
-
-        Prefect may answer REJECT while putting the run into another state that still does what was asked.
-        """
-        resulting_state = (result.get("state") or {}).get("type")
-        if result.get("status") != "ACCEPT" and resulting_state not in done_states:
-            details = (result.get("details") or {}).get("reason") or result.get("status")
-            payload = self.call_prefect(prefect_api.read_flow_run, run.prefect_id)
-            self.refresh_mirror(payload)
-            self.fail(OperationNotAllowed(f"Prefect did not {verb} run {run.name}: {details}."))
-        payload = self.call_prefect(prefect_api.read_flow_run, run.prefect_id)
-        return self.mirror_and_record(payload, after=_state_of(payload))
+    def write_queued(self) -> list[AuditEvent]:
+        """The queued mirror writes; returns the audit event for the caller to append to the chain (a bulk operation
+        appends a whole batch's events at once)."""
+        writes, self._writes = self._writes, []
+        for write in writes:
+            write()
+        event, self._event = self._event, None
+        if event is None:
+            return []
+        target = {"target_type": self.target_type, "target_id": self.target_id}
+        return [new_audit_event(self.actor, self.action, **target, **event)]

@@ -1,6 +1,7 @@
-"""Celery tasks of the mirror: thin wrappers that call `workflows.sync` / `workflows.retention` and log the outcome.
+"""Celery tasks: thin wrappers that call `workflows.sync` / `workflows.retention` / `workflows.bulk_jobs`.
 
-Scheduled by django-celery-beat (PeriodicTasks created by migration 0002, editable in the admin).
+The sync and pruning are scheduled by django-celery-beat (PeriodicTasks created by migration 0002, editable in the
+admin); a bulk operation is queued by `workflows.bulk_jobs.submit_bulk_operation`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from celery import shared_task
 
-from workflows import prefect_api
+from workflows import bulk_jobs, prefect_api
 from workflows.retention import prune_old_runs
 from workflows.sync import sync_prefect
 
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 SYNC_TASK = "workflows.sync_prefect_mirror"
 PRUNE_TASK = "workflows.prune_mirrored_runs"
+BULK_TASK = "workflows.run_bulk_operation"
 
 
 @shared_task(name=SYNC_TASK, ignore_result=True)
@@ -35,3 +37,9 @@ def sync_prefect_mirror(full: bool = False) -> dict[str, Any]:
 @shared_task(name=PRUNE_TASK, ignore_result=True)
 def prune_mirrored_runs() -> int:
     return prune_old_runs()
+
+
+@shared_task(name=BULK_TASK, ignore_result=True)
+def run_bulk_operation(operation_id: int) -> None:
+    """Run one queued bulk operation (progress and per-item results are saved on it as it goes)."""
+    bulk_jobs.run_bulk_operation(operation_id)

@@ -72,7 +72,14 @@ def compute_hash(event: AuditEvent) -> str:
 # --- Appending ----------------------------------------------------------------------------------------------------
 
 
-def record_audit_event(
+def record_audit_event(actor: Actor, action: str, **fields: Any) -> AuditEvent:
+    """Append one event (`fields` as for `new_audit_event`) to the chain. Joins the caller's transaction, so it
+    commits (or rolls back) with it."""
+    (appended,) = append_audit_events([new_audit_event(actor, action, **fields)])
+    return appended
+
+
+def new_audit_event(
     actor: Actor,
     action: str,
     *,
@@ -83,8 +90,8 @@ def record_audit_event(
     outcome: str = AuditOutcome.SUCCESS,
     message: str = "",
 ) -> AuditEvent:
-    """Append one event to the chain. Joins the caller's transaction, so it commits (or rolls back) with it."""
-    event = AuditEvent(
+    """An event not yet in the chain (no hashes): hand it, with others, to `append_audit_events`."""
+    return AuditEvent(
         occurred_at=timezone.now(),
         actor_user=_actor_user(actor),
         actor_token=actor.token,
@@ -99,13 +106,25 @@ def record_audit_event(
         ip_address=_normalised_ip(actor.ip_address),
         user_agent=actor.user_agent[:_USER_AGENT_MAX],
     )
+
+
+def append_audit_events(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Chain these events, in order, after the current last one: one lock, one read of the chain's head and one
+    INSERT however many there are (a bulk operation's batch). Joins the caller's transaction."""
+    if not events:
+        return []
     with transaction.atomic():
         _lock_chain()
         last = AuditEvent.objects.order_by("-id").only("hash").first()
-        event.prev_hash = last.hash if last else GENESIS_HASH
-        event.hash = compute_hash(event)
-        event.save(force_insert=True)
-    return event
+        previous = last.hash if last else GENESIS_HASH
+        for event in events:
+            event.prev_hash = previous
+            event.hash = previous = compute_hash(event)
+        if len(events) == 1:
+            events[0].save(force_insert=True)
+        else:
+            AuditEvent.objects.bulk_create(events)  # ids in list order, so the chain's order is the id order
+    return events
 
 
 def _normalised_ip(address: str | None) -> str | None:

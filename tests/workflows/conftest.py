@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.workflows.operation_runs import idle_deployment, operator, prefect_requests
 from tests.workflows.real_runs import mirrored_deployments
 from workflows.models import Deployment
+
+__all__ = ["idle_deployment", "operator", "prefect_requests"]  # fixtures defined beside the helpers they use
 
 
 @pytest.fixture

@@ -134,3 +134,38 @@ def test_a_run_read_behind_its_event_is_read_again(prefect_server):
         completing.join()
 
     assert FlowRun.objects.get(prefect_id=run["id"]).state_type == "COMPLETED"
+
+
+def test_a_deployment_paused_in_prefect_reaches_the_mirror_and_triggers_are_refused(running_listener):
+    """A trigger checks the mirror's `paused` (one Prefect call instead of two): the listener keeps it current."""
+    from controlplane.audit.actor import Actor
+    from controlplane.exceptions import OperationNotAllowed
+    from tests.factories import UserFactory
+    from workflows import services
+    from workflows.models import Deployment
+
+    created = create_deployment_in_prefect(f"pause-{uuid4().hex[:8]}", work_pool="idle-pool")
+    wait_for_mirror(lambda: Deployment.objects.filter(prefect_id=created["id"], paused=False).exists(), "mirrored")
+    prefect_api.set_deployment_paused(created["id"], True)
+    wait_for_mirror(lambda: Deployment.objects.filter(prefect_id=created["id"], paused=True).exists(), "paused")
+
+    deployment = Deployment.objects.select_related("flow", "work_pool").get(prefect_id=created["id"])
+    with pytest.raises(OperationNotAllowed, match="paused"):
+        services.trigger_deployment(Actor(user=UserFactory(role="operator")), deployment, {})
+    runs = prefect_api.count_flow_runs({"deployment_id": {"any_": [created["id"]]}})
+    assert runs == 0
+
+    prefect_api.set_deployment_paused(created["id"], False)
+    wait_for_mirror(lambda: Deployment.objects.filter(prefect_id=created["id"], paused=False).exists(), "resumed")
+
+
+def wait_for_mirror(condition, wanted: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except OperationalError:
+            pass  # the in-memory test database locks whole tables while the listener's thread writes
+        time.sleep(0.05)
+    raise AssertionError(f"the deployment was not {wanted} in the mirror within {timeout}s")

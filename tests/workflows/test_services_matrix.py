@@ -24,7 +24,7 @@ from tests.workflows.real_runs import (
     state_in_prefect,
     wait_for_run_count,
 )
-from workflows import prefect_api, services
+from workflows import bulk, prefect_api, services
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
 ACTORS = [*ROLES, "anonymous"]
@@ -101,7 +101,7 @@ def test_retry(role, deployments):
 def test_bulk_trigger(role, deployments):
     items = [(deployments[ETL_DEPLOYMENT], {"rows": 2}), (deployments[HEALTH_CHECK_DEPLOYMENT], {})]
     actor, mark = _actor(role), _last_id()
-    results = services.bulk_trigger(actor, items)
+    results = bulk.bulk_trigger(actor, items)
     allowed = role in OPERATING_ROLES
     assert [r.ok for r in results] == [allowed, allowed], [r.error for r in results]
     if allowed:
@@ -116,7 +116,7 @@ def test_bulk_cancel(role, deployments):
     runs, actor = [slow_run(deployments), slow_run(deployments)], _actor(role)
     mark = _last_id()
     try:
-        results = services.bulk_cancel(actor, runs)
+        results = bulk.bulk_cancel(actor, runs)
         allowed = role in OPERATING_ROLES
         assert [r.ok for r in results] == [allowed, allowed], [r.error for r in results]
         cancelled = [state_in_prefect(run) in {"CANCELLING", "CANCELLED"} for run in runs]

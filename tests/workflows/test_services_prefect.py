@@ -20,7 +20,7 @@ from tests.prefect_helpers import (
     wait_until_final,
 )
 from tests.workflows.real_runs import manual_runs_of, mirrored_deployment
-from workflows import prefect_api, services
+from workflows import bulk, prefect_api, services
 from workflows.models import Deployment, FlowRun, OrchestrationConfig, StateType
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
@@ -94,8 +94,10 @@ def test_same_idempotency_key_returns_the_same_run(etl, operator):
     assert FlowRun.objects.filter(prefect_id=first.prefect_id).count() == 1
 
 
-def test_paused_deployment_is_refused(etl, operator):
+def test_deployment_the_mirror_knows_paused_is_refused_without_creating_a_run(etl, operator):
     prefect_api.set_deployment_paused(etl.prefect_id, True)
+    Deployment.objects.filter(pk=etl.pk).update(paused=True)
+    etl.refresh_from_db()
     try:
         before = manual_runs_of(etl)
         with pytest.raises(OperationNotAllowed, match="paused"):
@@ -103,7 +105,10 @@ def test_paused_deployment_is_refused(etl, operator):
         assert manual_runs_of(etl) == before
     finally:
         prefect_api.set_deployment_paused(etl.prefect_id, False)
-    assert _only_event().outcome == "denied"
+    # Resumed in Prefect, still paused in the mirror: the trigger asks Prefect and goes ahead.
+    run = services.trigger_deployment(operator, etl, {"rows": 1})
+    assert prefect_api.read_flow_run(run.prefect_id)["deployment_id"] == str(etl.prefect_id)
+    assert not Deployment.objects.get(pk=etl.pk).paused
 
 
 def test_trigger_sets_prefects_deployment_concurrency_limit_to_the_configured_cap(etl, operator):
@@ -138,7 +143,9 @@ def test_cancel_of_a_running_run_reaches_cancelled_in_prefect(etl, operator):
     assert prefect_api.read_flow_run(run.prefect_id)["state_type"] in {"CANCELLING", "CANCELLED"}
     assert wait_until_final(str(run.prefect_id), timeout=60)["state_type"] == "CANCELLED"
     cancel_event = AuditEvent.objects.get(action="flow_run.cancel")
-    assert cancel_event.before["state_type"] == "RUNNING"
+    # `before` is the mirror's last known state (no read of Prefect before the cancel): here, as triggered.
+    assert cancel_event.before["state_type"] == "SCHEDULED"
+    assert cancel_event.after["state_type"] in {"CANCELLING", "CANCELLED"}
     assert cancel_event.outcome == "success"
 
 
@@ -191,7 +198,7 @@ def test_bulk_cancel_reports_each_item_and_one_failure_does_not_stop_the_rest(de
     # the runner's cancellation observer polls (it falls back to polling after a Prefect restart).
     wait_for_state(slow.prefect_id, {"RUNNING"})
 
-    results = services.bulk_cancel(operator, [finished, slow])
+    results = bulk.bulk_cancel(operator, [finished, slow])
 
     assert [r.ok for r in results] == [False, True]
     assert "already finished" in results[0].error
@@ -201,7 +208,7 @@ def test_bulk_cancel_reports_each_item_and_one_failure_does_not_stop_the_rest(de
 
 
 def test_bulk_trigger_reports_each_item(etl, operator):
-    results = services.bulk_trigger(operator, [(etl, {"rows": 2}), (etl, {"rows": "x"}), (etl, {"rows": 3})])
+    results = bulk.bulk_trigger(operator, [(etl, {"rows": 2}), (etl, {"rows": "x"}), (etl, {"rows": 3})])
     assert [r.ok for r in results] == [True, False, True], [r.error for r in results]
     assert [r.target for r in results] == [etl, etl, etl]
     assert "rows" in results[1].error or results[1].error.startswith("Invalid parameters")

@@ -5,6 +5,7 @@ as an `OperationInfo` payload, never as a 500."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
@@ -14,10 +15,11 @@ from strawberry.scalars import JSON
 from strawberry_django.fields.types import OperationInfo
 
 from controlplane.api.errors import AuditedHasPerm, actor_of, call_service, validation_error
-from workflows import configuration, services
-from workflows.graphql.queries import find_run
+from workflows import bulk, bulk_jobs, configuration, services
+from workflows.graphql.bulk import BulkItemResult, BulkOperationNode, BulkOperationResult, BulkResult
+from workflows.graphql.queries import find_run, find_runs
 from workflows.graphql.types import FlowRunNode, OrchestrationConfigType
-from workflows.models import Deployment, FlowRun
+from workflows.models import BulkOperation, Deployment
 
 FlowRunResult = Annotated[FlowRunNode | OperationInfo, strawberry.union("FlowRunResult")]
 ConfigResult = Annotated[OrchestrationConfigType | OperationInfo, strawberry.union("ConfigResult")]
@@ -41,35 +43,14 @@ class ConfigMutation:
         return call_service(configuration.update_config, actor_of(info), given)
 
 
-@strawberry.type(description="The outcome of one item of a bulk operation.")
-class BulkItemResult:
-    target: str = strawberry.field(description="The deployment (`flow/deployment`) or run id this item named.")
-    ok: bool
-    flow_run: FlowRunNode | None = None
-    error: str | None = None
-
-
-@strawberry.type
-class BulkResult:
-    items: list[BulkItemResult]
-
-    @strawberry.field
-    def succeeded(self) -> int:
-        return sum(item.ok for item in self.items)
-
-    @strawberry.field
-    def failed(self) -> int:
-        return sum(not item.ok for item in self.items)
-
-
-BulkOperationResult = Annotated[BulkResult | OperationInfo, strawberry.union("BulkOperationResult")]
-
-
 @strawberry.input(description="One run to trigger: the deployment by id or by `flow/deployment` name.")
 class TriggerItem:
     deployment_id: strawberry.ID | None = None
     name: str | None = None
     parameters: JSON | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="The same key twice returns the run created the first time instead of a second."
+    )
 
 
 class UnresolvedInput(Exception):
@@ -120,6 +101,13 @@ def _parameters(value: Any) -> dict[str, Any]:
     return value
 
 
+def _bulk_description(verb: str, item: str) -> str:
+    return (
+        f"{verb} several runs: one result per {item}, or, above the synchronous limit, a background BulkOperation "
+        "to follow with `bulkOperation(id)`."
+    )
+
+
 def _check_bulk_size(count: int) -> None:
     if count > settings.GRAPHQL_MAX_BULK_ITEMS:
         raise UnresolvedInput("items", f"At most {settings.GRAPHQL_MAX_BULK_ITEMS} items per bulk operation.")
@@ -168,42 +156,74 @@ class WorkflowsMutation:
         return call_service(services.retry_run, actor_of(info), run)
 
     @strawberry.mutation(
-        extensions=[AuditedHasPerm(services.TRIGGER)], description="Trigger several runs; one result per item."
+        extensions=[AuditedHasPerm(services.TRIGGER)], description=_bulk_description("Trigger", "item")
     )
     def bulk_trigger(self, info: strawberry.Info, items: list[TriggerItem]) -> BulkOperationResult:
         try:
             _check_bulk_size(len(items))
         except UnresolvedInput as exc:
             return validation_error(exc.field, exc.message)
-        results: list[BulkItemResult | None] = []
-        to_trigger: list[tuple[int, Deployment, dict[str, Any]]] = []
-        for item in items:
-            try:
-                deployment = find_deployment(item.deployment_id, item.name)
-                to_trigger.append((len(results), deployment, _parameters(item.parameters)))
-                results.append(None)
-            except UnresolvedInput as exc:
-                results.append(BulkItemResult(target=str(item.deployment_id or item.name), ok=False, error=exc.message))
-        triggered = services.bulk_trigger(actor_of(info), [(d, params) for _, d, params in to_trigger])
-        for (position, deployment, _), result in zip(to_trigger, triggered, strict=True):
+        resolved = [_resolved_trigger(item) for item in items]
+        if len(items) > settings.BULK_SYNC_MAX_ITEMS:
+            return _submitted(info, BulkOperation.Kind.TRIGGER, [job_item for job_item, _ in resolved])
+        to_trigger = [(position, found) for position, (_, found) in enumerate(resolved) if found is not None]
+        triggered = bulk.bulk_trigger(actor_of(info), [found for _, found in to_trigger])
+        results = [_unresolved(job_item) for job_item, _ in resolved]
+        for (position, (deployment, _, _)), result in zip(to_trigger, triggered, strict=True):
             results[position] = _item(deployment.full_name, result)
-        return BulkResult(items=[r for r in results if r is not None])
+        return BulkResult(items=results)
 
-    @strawberry.mutation(
-        extensions=[AuditedHasPerm(services.CANCEL)], description="Cancel several runs; one result per run."
-    )
+    @strawberry.mutation(extensions=[AuditedHasPerm(services.CANCEL)], description=_bulk_description("Cancel", "run"))
     def bulk_cancel(self, info: strawberry.Info, ids: list[strawberry.ID]) -> BulkOperationResult:
-        try:
-            _check_bulk_size(len(ids))
-        except UnresolvedInput as exc:
-            return validation_error(exc.field, exc.message)
-        runs: dict[str, FlowRun | None] = {str(run_id): find_run(run_id) for run_id in ids}
-        found = [run for run in runs.values() if run is not None]
-        cancelled = {result.target.pk: result for result in services.bulk_cancel(actor_of(info), found)}
-        items = []
-        for run_id, run in runs.items():
-            if run is None:
-                items.append(BulkItemResult(target=run_id, ok=False, error=f"No flow run with id {run_id}."))
-            else:
-                items.append(_item(run_id, cancelled[run.pk]))
-        return BulkResult(items=items)
+        return _bulk_on_runs(info, ids, BulkOperation.Kind.CANCEL, bulk.bulk_cancel)
+
+    @strawberry.mutation(extensions=[AuditedHasPerm(services.RETRY)], description=_bulk_description("Retry", "run"))
+    def bulk_retry(self, info: strawberry.Info, ids: list[strawberry.ID]) -> BulkOperationResult:
+        return _bulk_on_runs(info, ids, BulkOperation.Kind.RETRY, bulk.bulk_retry)
+
+
+def _resolved_trigger(item: TriggerItem) -> tuple[bulk_jobs.Item, bulk.TriggerItem | None]:
+    """The job item of a trigger input, and the service's input when it names a deployment."""
+    target = str(item.deployment_id or item.name)
+    try:
+        deployment = find_deployment(item.deployment_id, item.name)
+        parameters = _parameters(item.parameters)
+    except UnresolvedInput as exc:
+        return bulk_jobs.trigger_item(target, None, {}, exc.message), None
+    job_item = bulk_jobs.trigger_item(
+        deployment.full_name, deployment, parameters, idempotency_key=item.idempotency_key
+    )
+    return job_item, (deployment, parameters, item.idempotency_key)
+
+
+def _bulk_on_runs(
+    info: strawberry.Info, ids: list[strawberry.ID], kind: str, operation: Callable[..., list[services.ItemResult]]
+) -> BulkOperationResult:
+    try:
+        _check_bulk_size(len(ids))
+    except UnresolvedInput as exc:
+        return validation_error(exc.field, exc.message)
+    by_id = find_runs(ids)
+    runs = [(str(run_id), by_id[str(run_id)]) for run_id in ids]
+    if len(ids) > settings.BULK_SYNC_MAX_ITEMS:
+        job_items = [
+            bulk_jobs.run_item(target, run, None if run else f"No flow run with id {target}.") for target, run in runs
+        ]
+        return _submitted(info, kind, job_items)
+    found = [run for _, run in runs if run is not None]
+    done = iter(operation(actor_of(info), found))
+    items = [
+        _item(target, next(done)) if run is not None
+        else BulkItemResult(target=target, ok=False, error=f"No flow run with id {target}.")
+        for target, run in runs
+    ]  # fmt: skip
+    return BulkResult(items=items)
+
+
+def _submitted(info: strawberry.Info, kind: str, job_items: list[bulk_jobs.Item]) -> BulkOperationResult:
+    result = call_service(bulk_jobs.submit_bulk_operation, actor_of(info), kind, job_items)
+    return result if isinstance(result, OperationInfo) else BulkOperationNode.of(result)
+
+
+def _unresolved(job_item: bulk_jobs.Item) -> BulkItemResult:
+    return BulkItemResult(target=job_item["target"], ok=False, error=job_item["error"])

@@ -29,17 +29,32 @@ from workflows.models import Deployment, Flow, FlowRun, SyncStatus, WorkPool
 
 def find_run(run_id: strawberry.ID) -> FlowRun | None:
     """`run_id` is the Prefect id (what other tools know) or the relay id of a FlowRun node."""
-    try:
-        return FlowRun.objects.filter(prefect_id=uuid.UUID(str(run_id))).first()
-    except ValueError:
-        pass
-    try:
-        global_id = relay.GlobalID.from_id(run_id)
-    except ValueError:
-        return None
-    if global_id.type_name != "FlowRun":
-        return None
-    return FlowRun.objects.filter(pk=global_id.node_id).first()
+    return find_runs([run_id])[str(run_id)]
+
+
+def find_runs(run_ids: list[strawberry.ID]) -> dict[str, FlowRun | None]:
+    """`find_run` for many ids in at most two queries (Prefect ids, node ids); None for an id naming no run."""
+    by_prefect_id: dict[uuid.UUID, str] = {}
+    by_pk: dict[str, str] = {}
+    for run_id in map(str, run_ids):
+        try:
+            by_prefect_id[uuid.UUID(run_id)] = run_id
+            continue
+        except ValueError:
+            pass
+        try:
+            global_id = relay.GlobalID.from_id(run_id)
+        except ValueError:
+            continue
+        if global_id.type_name == "FlowRun" and global_id.node_id.isdigit():
+            by_pk[global_id.node_id] = run_id
+    found: dict[str, FlowRun | None] = dict.fromkeys(map(str, run_ids))
+    runs = FlowRun.objects.select_related("deployment__flow")
+    if by_prefect_id:
+        found.update({by_prefect_id[run.prefect_id]: run for run in runs.filter(prefect_id__in=by_prefect_id)})
+    if by_pk:
+        found.update({by_pk[str(run.pk)]: run for run in runs.filter(pk__in=by_pk)})
+    return found
 
 
 @strawberry.type
