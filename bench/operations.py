@@ -115,9 +115,10 @@ def _idle_deployment(api_url: str) -> str:
     return deployment["id"]
 
 
-def _start_web(process_class: Any, env: dict[str, str], port: int, home: Path) -> Any:
+def _start_web(process_class: Any, env: dict[str, str], port: int, home: Path, workers: int = 2) -> Any:
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    command = [gunicorn, "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "60"]
+    command = [gunicorn, "controlplane.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout",
+               "60"]  # fmt: skip
     return process_class("gunicorn-bench", command, env, log_file=home / "gunicorn.log", cwd=REPO_ROOT).start()
 
 

@@ -10,6 +10,7 @@ logged; the rest of that window's refusals are not, so a runaway script cannot f
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import time
@@ -61,12 +62,14 @@ def check(request: HttpRequest) -> Refusal | None:
 
 
 def _caller(request: HttpRequest) -> str:
+    """Who the budget belongs to, without a database query (a refused request must cost none): the API token (the
+    middleware has looked it up already), else the session (its cookie, hashed), else the address."""
     token = getattr(request, "api_token", None)
     if token is not None:
         return f"token:{token.pk}"
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if session_key:
+        return f"session:{hashlib.sha256(session_key.encode()).hexdigest()[:32]}"
     return f"ip:{client_ip(request)}"
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from controlplane.audit.actor import Actor
-from tests.controlplane.real_runs import mirror
 from tests.factories import UserFactory
 from tests.prefect_helpers import create_deployment_in_prefect, create_flow_run_in_prefect, set_state_in_prefect
+from tests.workflows.real_runs import mirror
 from workflows import prefect_api
 from workflows.models import FlowRun
 from workflows.references import sync_reference_data

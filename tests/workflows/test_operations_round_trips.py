@@ -10,7 +10,7 @@ from prefect.client.orchestration import SyncPrefectClient
 
 from controlplane.audit.models import AuditEvent
 from flows.serve import ETL_DEPLOYMENT
-from tests.controlplane.real_runs import mirrored_deployments
+from tests.workflows.real_runs import mirrored_deployments
 from workflows import prefect_api, services
 from workflows.models import FlowRun, FlowRunStateChange, StateType
 
