@@ -19,9 +19,9 @@ from controlplane.audit.actor import Actor
 from controlplane.audit.chain import append_audit_events
 from controlplane.exceptions import ServiceError
 from workflows import prefect_api
+from workflows.auditor import Auditor
 from workflows.models import Deployment, FlowRun
 from workflows.services import (
-    Auditor,
     ItemResult,
     cancel_in_prefect,
     cancel_message,

@@ -30,8 +30,8 @@ class CountingClient(SyncPrefectClient):
 def test_twenty_operations_build_at_most_one_prefect_client(served_flows, operator, monkeypatch):
     etl = mirrored_deployments()[ETL_DEPLOYMENT]
     CountingClient.built = 0
-    monkeypatch.setattr(prefect_api, "SyncPrefectClient", CountingClient)
-    monkeypatch.setattr(prefect_api, "_kept_client", None)  # as in a freshly started (or forked) worker
+    monkeypatch.setattr(prefect_api.client, "SyncPrefectClient", CountingClient)
+    monkeypatch.setattr(prefect_api.client, "_kept_client", None)  # as in a freshly started (or forked) worker
 
     for _ in range(10):  # 10 triggers + 10 cancels, each outside any explicit session(), as a request makes them
         run = services.trigger_deployment(operator, etl, {"rows": 1, "sleep_seconds": 30})
@@ -44,7 +44,7 @@ def test_twenty_operations_build_at_most_one_prefect_client(served_flows, operat
 def test_the_kept_client_belongs_to_the_process_that_built_it(prefect_server, monkeypatch):
     """A forked worker (another pid) never uses its parent's client: it builds its own on first use."""
     parent_client, _ = prefect_api._kept_session_client()
-    monkeypatch.setattr(prefect_api.os, "getpid", lambda: -1)
+    monkeypatch.setattr(prefect_api.client.os, "getpid", lambda: -1)
     child_client, _ = prefect_api._kept_session_client()
     assert child_client is not parent_client
     assert prefect_api.check_health()

@@ -1,0 +1,88 @@
+"""Writes to Prefect: create runs, propose states, set concurrency limits and pauses."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+from workflows.prefect_api.client import (
+    JSON,
+    _client,
+    _patch,
+    _post,
+)
+
+# --- Writes -------------------------------------------------------------------------------------------------------
+
+
+def create_flow_run_from_deployment(
+    deployment_id: UUID | str,
+    parameters: JSON,
+    idempotency_key: str | None = None,
+    tags: list[str] | None = None,
+) -> JSON:
+    """Create a run of a deployment. With the same idempotency key Prefect returns the existing run."""
+    return create_or_find_flow_run(deployment_id, parameters, idempotency_key, tags)[0]
+
+
+def create_or_find_flow_run(
+    deployment_id: UUID | str, parameters: JSON, idempotency_key: str | None = None, tags: list[str] | None = None
+) -> tuple[JSON, bool]:
+    """`create_flow_run_from_deployment`, and whether this call created the run (201) rather than found the one its
+    idempotency key names (200).
+
+    Prefect creates runs of a paused deployment too: refusing those is the caller's job.
+    """
+    body: JSON = {"parameters": parameters, "state": {"type": "SCHEDULED", "name": "Scheduled"}}
+    if idempotency_key:
+        body["idempotency_key"] = idempotency_key
+    if tags is not None:
+        body["tags"] = tags
+    with _client() as client:
+        response = client.request("POST", f"/deployments/{deployment_id}/create_flow_run", json=body)
+    return response.json(), response.status_code == 201
+
+
+def set_flow_run_state(
+    flow_run_id: UUID | str, state_type: str, name: str | None = None, message: str = "", force: bool = False
+) -> JSON:
+    """Propose a state; returns Prefect's orchestration result: `{"status": "ACCEPT"|"REJECT"|…, "state": …}`."""
+    return _post(f"/flow_runs/{flow_run_id}/set_state", _state_body(flow_run_id, state_type, name, message, force))
+
+
+def _state_body(flow_run_id: UUID | str, state_type: str, name: str | None, message: str, force: bool) -> JSON:
+    state: JSON = {"type": state_type, "message": message}
+    if name:
+        state["name"] = name
+    # The same transition id twice in a row is refused by Prefect (`PreventDuplicateTransitions`: REJECT with the
+    # current state), so a repeated cancel leaves the run's one Cancelling state alone instead of adding another.
+    state["state_details"] = {"transition_id": str(uuid5(_TRANSITION_NAMESPACE, f"{flow_run_id}:{state_type}"))}
+    return {"state": state, "force": force}
+
+
+_TRANSITION_NAMESPACE = UUID("6f1d3c52-6a0e-4c1e-9a8e-2b1d6c0f4a11")
+
+
+def cancel_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
+    """Ask for cancellation. CANCELLING (never a forced CANCELLED) lets the worker stop the process cleanly."""
+    return set_flow_run_state(flow_run_id, "CANCELLING", "Cancelling", message)
+
+
+def retry_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
+    """Reschedule a finished run now, as Prefect's UI does for "Retry"."""
+    return set_flow_run_state(flow_run_id, "SCHEDULED", AWAITING_RETRY, message, force=True)
+
+
+AWAITING_RETRY = "AwaitingRetry"
+
+
+def set_deployment_concurrency_limit(deployment_id: UUID | str, limit: int | None) -> None:
+    _patch(f"/deployments/{deployment_id}", {"concurrency_limit": limit})
+
+
+def set_work_pool_concurrency_limit(work_pool_name: str, limit: int | None) -> None:
+    _patch(f"/work_pools/{work_pool_name}", {"concurrency_limit": limit})
+
+
+def set_deployment_paused(deployment_id: UUID | str, paused: bool) -> None:
+    """Pause (no new scheduled runs, manual triggers refused by the control plane) or resume a deployment."""
+    _patch(f"/deployments/{deployment_id}", {"paused": paused})
