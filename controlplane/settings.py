@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "controlplane",
     "workflows",
     "monitoring",
+    "gateway",
     # After controlplane: the first app wins a management command name, and ours is `export_schema`.
     "strawberry_django",
 ]
@@ -95,6 +96,8 @@ PERMISSIONS_CACHE_SECONDS = env.int("PERMISSIONS_CACHE_SECONDS", default=60)
 ROOT_URLCONF = "controlplane.urls"
 WSGI_APPLICATION = "controlplane.wsgi.application"
 ASGI_APPLICATION = "controlplane.asgi.application"
+# Websocket scopes by path prefix (controlplane/asgi.py); everything else is Django.
+ASGI_WEBSOCKET_APPLICATIONS = [("/prefect/api/", "gateway.websocket.application")]
 
 TEMPLATES = [
     {
@@ -187,6 +190,8 @@ PREFECT_API_AUTH_STRING = env.str("PREFECT_API_AUTH_STRING", default="")
 if not PREFECT_API_AUTH_STRING and PREFECT_START_LOCAL_SERVER:
     PREFECT_API_AUTH_STRING = _kept_secret("prefect_auth_string", f"controlplane:{secrets.token_urlsafe(32)}")
 PREFECT_API_TIMEOUT = env.float("PREFECT_API_TIMEOUT", default=10.0)
+# Seconds the gateway (/prefect/) waits for Prefect's answer before a 504 (connecting: at most 5 s, then a 502/504).
+PREFECT_GATEWAY_TIMEOUT = env.float("PREFECT_GATEWAY_TIMEOUT", default=30.0)
 # Prefect's client retries transient faults with exponential backoff (1 s, 2 s, …); keep it short so a sync
 # against a dead server fails within seconds and says so.
 PREFECT_CLIENT_MAX_RETRIES = env.int("PREFECT_CLIENT_MAX_RETRIES", default=2)

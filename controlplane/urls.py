@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from controlplane.api.schema import schema
@@ -13,6 +13,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("graphql/", ControlPlaneGraphQLView.as_view(schema=schema), name="graphql"),
+    # Prefect's UI and API behind our login (the gateway app; named by string, controlplane imports no domain app).
+    path("", include("gateway.urls")),
 ]
 
 # A database outage answers 503 + Retry-After, not a 500 (controlplane/db/outage.py).

@@ -62,6 +62,9 @@ def prefect_server_env(
         "PREFECT_API_URL": api_url,
         "PREFECT_UI_SERVE_BASE": PREFECT_UI_BASE,
         "PREFECT_UI_API_URL": ui_api_url or api_url,
+        # Live logs in the UI (its `/api/logs/out` websocket): off in Prefect by default.
+        "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
+        "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
     }
     if auth_string:
         env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
