@@ -63,7 +63,7 @@ def _route(spec: str, right: Right, permission: str = "") -> Route:
 
 # fmt: off
 ROUTE_TABLE: tuple[Route, ...] = (
-    _route("GET /admin/settings", A),
+    _route("GET /admin/settings", R),  # the UI reads it on every page; its secrets are SecretStr (obfuscated)
     _route("DELETE /admin/storage", A),
     _route("GET /admin/storage", A),
     _route("PUT /admin/storage", A),

@@ -34,6 +34,12 @@ def test_ui_settings_name_the_gateway_api_and_ask_for_no_password(gateway):
     assert gateway.as_role("viewer").cookies.get("sessionid")
 
 
+def test_prefects_settings_are_readable_for_the_ui_without_its_secrets(gateway, prefect_server):
+    answer = gateway.as_role("viewer").get("/prefect/api/admin/settings")
+    assert answer.status_code == 200 and "server" in answer.json()
+    assert prefect_server.auth_string.split(":", 1)[1] not in answer.text
+
+
 def test_viewer_filters_and_reads_runs_and_reads_are_not_audited(gateway):
     deployment = gateway_deployment()
     run = scheduled_run(deployment["id"])
