@@ -112,3 +112,22 @@ def test_an_api_token_reaches_prefect_and_a_cross_origin_session_change_is_refus
     viewer = gateway.as_role("viewer")
     forged = viewer.post("/prefect/api/flow_runs/count", json={}, headers={"Origin": "https://evil.example.com"})
     assert forged.status_code == 403 and forged.json()["error"] == "cross_origin"
+
+
+def test_operator_retries_a_run_and_pauses_and_resumes_a_schedule_viewer_may_not(gateway):
+    deployment = gateway_deployment()
+    run = scheduled_run(deployment["id"])
+    operator, viewer = gateway.as_role("operator"), gateway.as_role("viewer")
+    operator.post(f"/prefect/api/flow_runs/{run['id']}/set_state", json=cancelling_body())
+    retry = {"state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True}
+    assert viewer.post(f"/prefect/api/flow_runs/{run['id']}/set_state", json=retry).status_code == 403
+    retried = operator.post(f"/prefect/api/flow_runs/{run['id']}/set_state", json=retry)
+    assert retried.status_code in (200, 201), retried.text
+    assert run_state(run["id"]) == "SCHEDULED"
+    assert viewer.post(f"/prefect/api/deployments/{deployment['id']}/pause_deployment").status_code == 403
+    assert operator.post(f"/prefect/api/deployments/{deployment['id']}/pause_deployment").status_code == 200
+    assert operator.post(f"/prefect/api/deployments/{deployment['id']}/resume_deployment").status_code == 200
+    actions = [(e["actor"], e["action"], e["outcome"]) for e in gateway.audit_events("prefect:POST /deployments/%")
+               if e["target_id"] == deployment["id"] and "_deployment" in e["action"]]  # fmt: skip
+    assert ("gw-viewer", "prefect:POST /deployments/{id}/pause_deployment", "denied") in actions
+    assert ("gw-operator", "prefect:POST /deployments/{id}/resume_deployment", "success") in actions
