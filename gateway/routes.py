@@ -291,12 +291,18 @@ def match(method: str, path: str) -> Match:
 def check_installed_prefect_version() -> bool:
     """At start: say so when the installed Prefect is not the one the table was written for. The gateway keeps
     working; routes it does not know need the administer right (as always) and are logged when used."""
-    if prefect.__version__ == ROUTES_WRITTEN_FOR:
+    return check_prefect_version(prefect.__version__, "installed")
+
+
+def check_prefect_version(version: str, where: str) -> bool:
+    """`where` is "installed" (at start) or "served" (the server's `/api/version`, on the gateway's first UI load)."""
+    if version == ROUTES_WRITTEN_FOR:
         return True
     logger.warning(
-        "The gateway's route table was written for Prefect %s but %s is installed: routes it does not list need "
+        "The gateway's route table was written for Prefect %s but %s is %s: routes it does not list need "
         "the administer right; run tests/gateway/test_route_table.py to list them",
         ROUTES_WRITTEN_FOR,
-        prefect.__version__,
+        version,
+        where,
     )
     return False

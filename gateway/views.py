@@ -14,6 +14,7 @@ something must come from the control plane's own origin instead (`Origin`, else 
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,11 +28,14 @@ from controlplane.audit.actor import Actor
 from gateway import upstream
 from gateway.audit import record_forwarded, record_refusal
 from gateway.rights import Decision, decide
-from gateway.routes import VIEW
+from gateway.routes import VIEW, check_prefect_version
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "/prefect"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RESULT_ID_MAX_BYTES = 1024 * 1024
+_served_version_checked = False
 
 
 def _error(status: int, error: str, detail: str, **more: str) -> JsonResponse:
@@ -129,9 +133,23 @@ async def ui_settings(request: HttpRequest) -> HttpResponse:
         return upstream.failure_response(exc, url)
     if response.status_code != 200:
         return _error(502, "prefect_ui_settings", f"Prefect answered {response.status_code} for its UI settings.")
+    await _check_served_version()
     document = response.json()
     document.update(api_url=request.build_absolute_uri(f"{PREFIX}/api"), auth=None, csrf_enabled=False)
     return JsonResponse(document)
+
+
+async def _check_served_version() -> None:
+    """Once per process, when the UI first loads: the version Prefect serves against the route table's."""
+    global _served_version_checked
+    if _served_version_checked:
+        return
+    _served_version_checked = True
+    try:
+        answer = await upstream.client().get(f"{upstream.api_base()}/version", headers=upstream.auth_header())
+        check_prefect_version(str(answer.json()), "served")
+    except (httpx.HTTPError, ValueError) as exc:
+        logger.warning("gateway: could not read the version Prefect serves: %r", exc)
 
 
 async def prefect_ui(request: HttpRequest, path: str) -> HttpResponse:

@@ -9,7 +9,14 @@ import prefect
 import pytest
 
 from gateway.rights import decide
-from gateway.routes import ROUTE_TABLE, ROUTES_WRITTEN_FOR, WEBSOCKET, Right, check_installed_prefect_version
+from gateway.routes import (
+    ROUTE_TABLE,
+    ROUTES_WRITTEN_FOR,
+    WEBSOCKET,
+    Right,
+    check_installed_prefect_version,
+    check_prefect_version,
+)
 from tests.prefect_helpers import prefect_request
 
 pytestmark = pytest.mark.prefect
@@ -50,3 +57,7 @@ def test_a_prefect_version_the_table_was_not_written_for_is_logged(monkeypatch, 
     with caplog.at_level(logging.WARNING, logger="gateway.routes"):
         assert check_installed_prefect_version() is False
     assert "written for Prefect 3.8.8 but 9.9.9 is installed" in caplog.text
+
+
+def test_the_version_prefect_serves_is_the_one_the_table_was_written_for(prefect_server):
+    assert check_prefect_version(prefect_request("GET", "/version").json(), "served")
