@@ -140,13 +140,14 @@ async def ui_settings(request: HttpRequest) -> HttpResponse:
 
 
 async def _check_served_version() -> None:
-    """Once per process, when the UI first loads: the version Prefect serves against the route table's."""
+    """Once per process, when the UI first loads: the version Prefect serves (`/admin/version`; `/version` is the
+    API's own version) against the route table's."""
     global _served_version_checked
     if _served_version_checked:
         return
     _served_version_checked = True
     try:
-        answer = await upstream.client().get(f"{upstream.api_base()}/version", headers=upstream.auth_header())
+        answer = await upstream.client().get(f"{upstream.api_base()}/admin/version", headers=upstream.auth_header())
         check_prefect_version(str(answer.json()), "served")
     except (httpx.HTTPError, ValueError) as exc:
         logger.warning("gateway: could not read the version Prefect serves: %r", exc)

@@ -62,6 +62,9 @@ def prefect_server_env(
         "PREFECT_API_URL": api_url,
         "PREFECT_UI_SERVE_BASE": PREFECT_UI_BASE,
         "PREFECT_UI_API_URL": ui_api_url or api_url,
+        # Prefect writes its UI, rewritten for the serve base, into this directory; by default one inside the
+        # installed package, shared by every server of the virtualenv — one with another base would clobber ours.
+        "PREFECT_UI_STATIC_DIRECTORY": str(home / "ui"),
         # Live logs in the UI (its `/api/logs/out` websocket): off in Prefect by default.
         "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
         "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",

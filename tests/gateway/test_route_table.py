@@ -60,4 +60,4 @@ def test_a_prefect_version_the_table_was_not_written_for_is_logged(monkeypatch, 
 
 
 def test_the_version_prefect_serves_is_the_one_the_table_was_written_for(prefect_server):
-    assert check_prefect_version(prefect_request("GET", "/version").json(), "served")
+    assert check_prefect_version(prefect_request("GET", "/admin/version").json(), "served")
