@@ -47,8 +47,9 @@ def seed_flow_runs(
     state_mix: dict[str, float] | None = None,
     tags: list[str] | None = None,
     seed: int = 42,
+    auth_string: str = "",
 ) -> SeedResult:
-    """Create `count` finished flow runs in the Prefect server at `api_url`; returns their ids."""
+    """Create `count` finished flow runs in the Prefect server at `api_url` (locked: `auth_string`); returns ids."""
     return asyncio.run(
         _seed(
             api_url.rstrip("/"),
@@ -61,6 +62,7 @@ def seed_flow_runs(
             state_mix or DEFAULT_STATE_MIX,
             tags if tags is not None else ["bench"],
             random.Random(seed),
+            auth_string,
         )
     )
 
@@ -76,10 +78,12 @@ async def _seed(
     state_mix: dict[str, float],
     tags: list[str],
     rng: random.Random,
+    auth_string: str,
 ) -> SeedResult:
     started = time.monotonic()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as client:
+    auth = tuple(auth_string.split(":", 1)) if auth_string else None
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, auth=auth) as client:
         flow_id, deployment_id = await _flow_and_deployment(client, flow_name, deployment_name, work_pool_name)
         now = datetime.now(UTC)
         states = rng.choices(list(state_mix), weights=list(state_mix.values()), k=count)

@@ -26,6 +26,15 @@ DEBUG = env.bool("DEBUG", default=False)
 PRODUCTION = env.bool("PRODUCTION", default=False)
 
 
+def _kept_secret(name: str, make: str) -> str:
+    """A random secret generated once into var/<name> (mode 0600) and read back on every later start."""
+    path = VAR_DIR / name
+    if not path.exists():
+        path.write_text(make)
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _secret_key() -> str:
     """SECRET_KEY from the environment; in embedded mode a random key kept in var/ (never a hard-coded one)."""
     key = env.str("SECRET_KEY", default="")
@@ -33,11 +42,7 @@ def _secret_key() -> str:
         return key
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set in the environment when PRODUCTION=true.")
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return _kept_secret("secret_key", secrets.token_urlsafe(50))
 
 
 SECRET_KEY = _secret_key()
@@ -60,6 +65,7 @@ INSTALLED_APPS = [
     "controlplane",
     "workflows",
     "monitoring",
+    "gateway",
     # After controlplane: the first app wins a management command name, and ours is `export_schema`.
     "strawberry_django",
 ]
@@ -91,6 +97,8 @@ PERMISSIONS_CACHE_SECONDS = env.int("PERMISSIONS_CACHE_SECONDS", default=60)
 ROOT_URLCONF = "controlplane.urls"
 WSGI_APPLICATION = "controlplane.wsgi.application"
 ASGI_APPLICATION = "controlplane.asgi.application"
+# Websocket scopes by path prefix (controlplane/asgi.py); everything else is Django.
+ASGI_WEBSOCKET_APPLICATIONS = [("/prefect/api/", "gateway.websocket.application")]
 
 TEMPLATES = [
     {
@@ -177,10 +185,16 @@ AXES_RESET_ON_SUCCESS = True
 PREFECT_API_URL = env.str("PREFECT_API_URL", default="http://127.0.0.1:4200/api")
 # `make run` starts a local Prefect server unless PREFECT_API_URL names an existing one.
 PREFECT_START_LOCAL_SERVER = env.bool("PREFECT_START_LOCAL_SERVER", default="PREFECT_API_URL" not in env.ENVIRON)
+# The one credential of Prefect's API (Prefect's server checks it as `PREFECT_SERVER_API_AUTH_STRING`). A local server
+# started by `make run` is always locked: without the variable, a string generated once is kept in var/ (0600).
 PREFECT_API_AUTH_STRING = env.str("PREFECT_API_AUTH_STRING", default="")
+if not PREFECT_API_AUTH_STRING and PREFECT_START_LOCAL_SERVER:
+    PREFECT_API_AUTH_STRING = _kept_secret("prefect_auth_string", f"controlplane:{secrets.token_urlsafe(32)}")
 PREFECT_API_TIMEOUT = env.float("PREFECT_API_TIMEOUT", default=10.0)
 # Seconds to open a connection to Prefect: short, so a request to a dead server fails fast instead of hanging.
 PREFECT_API_CONNECT_TIMEOUT = env.float("PREFECT_API_CONNECT_TIMEOUT", default=3.0)
+# Seconds the gateway (/prefect/) waits for Prefect's answer before a 504 (connecting: at most 5 s, then a 502/504).
+PREFECT_GATEWAY_TIMEOUT = env.float("PREFECT_GATEWAY_TIMEOUT", default=30.0)
 # Prefect's client retries transient faults with exponential backoff (1 s, 2 s, …); keep it short so a sync
 # against a dead server fails within seconds and says so.
 PREFECT_CLIENT_MAX_RETRIES = env.int("PREFECT_CLIENT_MAX_RETRIES", default=2)

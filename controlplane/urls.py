@@ -11,6 +11,8 @@ urlpatterns = [
     path("graphql/", ControlPlaneGraphQLView.as_view(schema=schema), name="graphql"),
     # /healthz, /readyz, /metrics: named by string, so the project does not import the monitoring app.
     path("", include("monitoring.urls")),
+    # Prefect's UI and API behind our login (the gateway app; named by string, controlplane imports no domain app).
+    path("", include("gateway.urls")),
 ]
 
 # A database outage answers 503 + Retry-After, not a 500 (controlplane/db/outage.py).

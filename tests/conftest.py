@@ -18,15 +18,16 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[PrefectTestServer]:
-    """One real Prefect server for the whole session; `settings.PREFECT_API_URL` points at it."""
+    """One real Prefect server for the whole session, locked; `settings.PREFECT_API_URL` points at it and
+    `settings.PREFECT_API_AUTH_STRING` opens it."""
     server = PrefectTestServer()
     server.start()
-    previous = settings.PREFECT_API_URL
-    settings.PREFECT_API_URL = server.api_url
+    previous = settings.PREFECT_API_URL, settings.PREFECT_API_AUTH_STRING
+    settings.PREFECT_API_URL, settings.PREFECT_API_AUTH_STRING = server.api_url, server.auth_string
     try:
         yield server
     finally:
-        settings.PREFECT_API_URL = previous
+        settings.PREFECT_API_URL, settings.PREFECT_API_AUTH_STRING = previous
         server.stop()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from django.conf import settings
 
 from controlplane.devstack.processes import ManagedProcess
 from flows.serve import ETL_DEPLOYMENT, HEALTH_CHECK_DEPLOYMENT
@@ -94,11 +95,17 @@ def prefect_request(method: str, path: str, body: dict[str, Any] | None = None, 
     """A request to the test server; retries its 503 "database is locked" (SQLite under its own background
     services and the served flows); raises on any other error status."""
     for attempt in range(attempts):
-        response = httpx.request(method, f"{prefect_api.api_url()}{path}", json=body, timeout=30)
+        response = httpx.request(method, f"{prefect_api.api_url()}{path}", json=body, auth=_auth(), timeout=30)
         if response.status_code != 503 or attempt == attempts - 1:
             break
         time.sleep(0.2 * (attempt + 1))
     return response
+
+
+def _auth() -> tuple[str, str] | None:
+    """The locked test server's credential (settings.PREFECT_API_AUTH_STRING), as httpx's basic auth."""
+    user, _, password = settings.PREFECT_API_AUTH_STRING.partition(":")
+    return (user, password) if settings.PREFECT_API_AUTH_STRING else None
 
 
 def prefect_post(path: str, body: dict[str, Any]) -> Any:

@@ -1,8 +1,10 @@
 """A real Prefect server for the tests: its own process, SQLite file and port, which a test can stop and restart
-(e.g. to kill Prefect in the middle of a sync)."""
+(e.g. to kill Prefect in the middle of a sync). Locked like every server the control plane runs: its API answers
+only to `auth_string`, which the suite's processes send."""
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -22,7 +24,8 @@ class PrefectTestServer:
         self.home = Path(tempfile.mkdtemp(prefix="cp-prefect-"))
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
-        self.env = prefect_server_env(self.home, self.port)
+        self.auth_string = f"tests:{secrets.token_urlsafe(16)}"
+        self.env = prefect_server_env(self.home, self.port, auth_string=self.auth_string)
         self.process: ManagedProcess | None = None
 
     def start(self) -> None:
@@ -38,4 +41,14 @@ class PrefectTestServer:
 
     def client_env(self) -> dict[str, str]:
         """Environment for a process (flow server, worker) that talks to this server."""
-        return {"PREFECT_API_URL": self.api_url, "PREFECT_HOME": str(self.home / "client")}
+        return {
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_HOME": str(self.home / "client"),
+            "PREFECT_API_AUTH_STRING": self.auth_string,
+        }
+
+    @property
+    def basic_auth(self) -> tuple[str, str]:
+        """The credential as httpx's `auth=` takes it (Prefect compares the decoded `user:password`)."""
+        user, password = self.auth_string.split(":", 1)
+        return user, password

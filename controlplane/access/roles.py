@@ -41,7 +41,7 @@ _CRUD = ("view", "add", "change", "delete")
 _MONITORED_SETTINGS = ("threshold", "notificationchannel", "deploymentalertrule")
 _SCHEDULE_MODELS = ("periodictask", "intervalschedule", "crontabschedule", "solarschedule", "clockedschedule")
 ADMINISTER = frozenset(
-    {"workflows.change_orchestrationconfig", "controlplane.manage_all_tokens"}
+    {"workflows.change_orchestrationconfig", "controlplane.manage_all_tokens", "gateway.administer_prefect"}
     | {f"controlplane.{verb}_apitoken" for verb in _CRUD}
     | {f"auth.{verb}_{model}" for verb in _CRUD for model in ("user", "group")}
     | {f"django_celery_beat.{verb}_{model}" for verb in _CRUD for model in _SCHEDULE_MODELS}

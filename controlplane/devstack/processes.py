@@ -38,18 +38,41 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def prefect_server_env(home: Path, port: int, host: str = "127.0.0.1") -> dict[str, str]:
-    """Environment for a local Prefect server on SQLite under `home` (analytics off: it locks SQLite)."""
+# Where Prefect's UI is served (its server's PREFECT_UI_SERVE_BASE); the control plane's gateway answers there.
+PREFECT_UI_BASE = "/prefect"
+
+
+def prefect_server_env(
+    home: Path, port: int, host: str = "127.0.0.1", *, auth_string: str = "", ui_api_url: str = ""
+) -> dict[str, str]:
+    """Environment for a local Prefect server on SQLite under `home` (analytics off: it locks SQLite).
+
+    With `auth_string` its API is locked (`PREFECT_SERVER_API_AUTH_STRING`; only `/api/health` stays open) and the
+    environment's clients send it. Its UI is served under `/prefect`, reading its API from `ui_api_url` (the
+    control plane's gateway, which adds the credential) — by default the server's own API.
+    """
     home.mkdir(parents=True, exist_ok=True)
-    return {
+    api_url = f"http://{host}:{port}/api"
+    env = {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_API_HOST": host,
         "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_API_URL": f"http://{host}:{port}/api",
-        "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
+        "PREFECT_API_URL": api_url,
+        "PREFECT_UI_SERVE_BASE": PREFECT_UI_BASE,
+        "PREFECT_UI_API_URL": ui_api_url or api_url,
+        # Prefect writes its UI, rewritten for the serve base, into this directory; by default one inside the
+        # installed package, shared by every server of the virtualenv — one with another base would clobber ours.
+        "PREFECT_UI_STATIC_DIRECTORY": str(home / "ui"),
+        # Live logs in the UI (its `/api/logs/out` websocket): off in Prefect by default.
+        "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
+        "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
     }
+    if auth_string:
+        env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+        env["PREFECT_API_AUTH_STRING"] = auth_string
+    return env
 
 
 def prefect_server_command(host: str, port: int) -> list[str]:

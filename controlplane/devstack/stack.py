@@ -27,6 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from controlplane.access.bootstrap import FirstAdmin, ensure_first_admin, save_first_admin_credentials
 from controlplane.devstack.processes import (
+    PREFECT_UI_BASE,
     ManagedProcess,
     PidFiles,
     StackError,
@@ -42,7 +43,7 @@ WEB_STARTUP_TIMEOUT = 60
 
 
 class RunStackCommand(BaseCommand):
-    help = "Run the local stack: Prefect server, served flows, Celery worker + beat, event listener, web."
+    help = "Run the local stack: Prefect server (locked), served flows, Celery worker + beat, event listener, web."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="address the web server binds (default 127.0.0.1)")
@@ -123,11 +124,23 @@ class RunStackCommand(BaseCommand):
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         prefect_home = Path(settings.VAR_DIR) / "prefect"
-        child_env = {"PREFECT_API_URL": settings.PREFECT_API_URL, "PREFECT_HOME": str(prefect_home)}
+        # Every client of Prefect (flows, worker, listener, Celery, web) sends the API's credential.
+        child_env = {
+            "PREFECT_API_URL": settings.PREFECT_API_URL,
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_API_AUTH_STRING": settings.PREFECT_API_AUTH_STRING,
+        }
+        bind = f"{options['host']}:{options['port']}"
 
         if settings.PREFECT_START_LOCAL_SERVER:
             host, port = prefect_url.hostname, prefect_url.port or 4200
-            server_env = prefect_server_env(prefect_home, port, host)
+            server_env = prefect_server_env(
+                prefect_home,
+                port,
+                host,
+                auth_string=settings.PREFECT_API_AUTH_STRING,
+                ui_api_url=f"http://{bind}{PREFECT_UI_BASE}/api",
+            )
             server = self._start("prefect-server", prefect_server_command(host, port), server_env)
             self.stdout.write(f"waiting for the Prefect server at {settings.PREFECT_API_URL} …")
             wait_for_prefect(
@@ -143,10 +156,11 @@ class RunStackCommand(BaseCommand):
         self._start("celery-worker", [*celery, "worker", "-l", "INFO", "-c", "2", "-n", "worker@%h"], child_env)
         self._start("celery-beat", [*celery, "beat", "-l", "INFO"], child_env)
         self._start("listener", [python, manage, "listen_prefect_events"], child_env)
-        bind = f"{options['host']}:{options['port']}"
-        gunicorn = str(Path(python).with_name("gunicorn"))
-        web_command = [gunicorn, "controlplane.wsgi:application", "-b", bind, "-w", str(options["web_workers"])]
-        web = self._start("web", [*web_command, "--access-logfile", "-", "--timeout", "60"], child_env)
+        # ASGI (uvicorn): the gateway streams Prefect's answers and proxies the websockets of Prefect's UI.
+        uvicorn = str(Path(python).with_name("uvicorn"))
+        web_command = [uvicorn, "controlplane.asgi:application", "--host", options["host"], "--port"]
+        web_command += [str(options["port"]), "--workers", str(options["web_workers"]), "--no-server-header"]
+        web = self._start("web", web_command, child_env)
         self._wait_for_web(f"http://{bind}/admin/login/", web)
 
     def _start(self, name: str, command: list[str], env: dict[str, str]) -> ManagedProcess:
@@ -178,7 +192,8 @@ class RunStackCommand(BaseCommand):
             "Control plane is up.",
             f"  admin:       {base}/admin/",
             f"  GraphQL:     {base}/graphql/",
-            f"  Prefect API: {settings.PREFECT_API_URL}",
+            f"  Prefect UI:  {base}{PREFECT_UI_BASE}/  (behind this login; its API at {base}{PREFECT_UI_BASE}/api)",
+            f"  Prefect API: {settings.PREFECT_API_URL}  (locked: PREFECT_API_AUTH_STRING, see the README)",
             f"  logs:        {self.log_dir}/",
         ]
         if admin.created:

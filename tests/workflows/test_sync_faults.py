@@ -58,10 +58,14 @@ def test_unreachable_prefect_fails_fast_keeps_the_cursor_and_the_next_tick_catch
 
 def test_prefect_killed_mid_sync_and_restarted_ends_with_mirror_equal_to_prefect(prefect_server, settings):
     name = f"killed-{uuid4().hex[:8]}"
-    seeded = seed_flow_runs(prefect_server.api_url, 5, flow_name=name, deployment_name=name)
+    seeded = seed_flow_runs(
+        prefect_server.api_url, 5, flow_name=name, deployment_name=name, auth_string=prefect_server.auth_string
+    )
     sync_flow_runs()
     cursor = SyncStatus.objects.get(stream=FLOW_RUNS_STREAM).cursor
-    seed_flow_runs(prefect_server.api_url, 60, flow_name=name, deployment_name=name)
+    seed_flow_runs(
+        prefect_server.api_url, 60, flow_name=name, deployment_name=name, auth_string=prefect_server.auth_string
+    )
     settings.PREFECT_PAGE_SIZE = 10  # many small pages, so there is a "middle" to kill Prefect in
     pages_seen: list[int] = []
 

@@ -100,16 +100,22 @@ def test_run_stack_brings_everything_up_a_hangup_stops_every_child_and_it_comes_
         _read_until(stack, "Press Ctrl-C to stop everything.", timeout=180)
         children = psutil.Process(stack.pid).children(recursive=True)
         command_lines = [" ".join(child.cmdline()) for child in children]
-        for part in ("server start", "flows.serve", "worker", "beat", "listen_prefect_events", "gunicorn"):
+        for part in ("server start", "flows.serve", "worker", "beat", "listen_prefect_events", "uvicorn"):
             assert any(part in line for line in command_lines), f"no child runs {part!r}: {command_lines}"
 
         page = _admin_login(f"http://127.0.0.1:{web_port}", ADMIN_PASSWORD)
         assert page.url.path == "/admin/" and "Log out" in page.text
 
+        # Prefect's API is locked: the string generated into var/ (0600) opens it, nothing else does.
+        prefect = f"http://127.0.0.1:{prefect_port}/api"
+        assert httpx.post(f"{prefect}/deployments/filter", json={}).status_code == 401
+        auth_file = tmp_path / "var" / "prefect_auth_string"
+        assert auth_file.stat().st_mode & 0o777 == 0o600
+        auth = tuple(auth_file.read_text().strip().split(":", 1))
         deadline = time.monotonic() + 60
         served: set[str] = set()
         while time.monotonic() < deadline and len(served) < 2:
-            deployments = httpx.post(f"http://127.0.0.1:{prefect_port}/api/deployments/filter", json={}).json()
+            deployments = httpx.post(f"{prefect}/deployments/filter", json={}, auth=auth).json()
             served = {d["name"] for d in deployments}
             time.sleep(1)
         assert {"health-check", "etl-hourly"} <= served

@@ -1,0 +1,141 @@
+"""The gateway as a browser and a script meet it: uvicorn serving `controlplane.asgi` on loopback (its own SQLite,
+migrated and seeded here) in front of the session's real, locked Prefect server; httpx clients logged in through
+the admin login as each role. The gateway's audit log and mirror are read straight from its SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from controlplane.devstack.processes import ManagedProcess, free_port
+from tests.prefect_helpers import REPO_ROOT
+
+PASSWORD = "gateway-Password-for-tests"
+ROLES = ("viewer", "operator", "admin", "auditor")
+SEED_SCRIPT = f"""
+import json
+from django.contrib.auth.models import Group, User
+from controlplane.audit.actor import Actor
+from controlplane.access.services import create_api_token
+
+tokens = {{}}
+for role in {ROLES!r}:
+    user = User.objects.create_user(f"gw-{{role}}", password="{PASSWORD}", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    tokens[role] = create_api_token(Actor.system(), user, "gateway-tests")[1]
+print(json.dumps(tokens))
+"""
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def start_uvicorn(name: str, env: dict[str, str], home: Path) -> tuple[ManagedProcess, str]:
+    """`controlplane.asgi` under uvicorn on a free loopback port, as `make run` serves it; returns once it answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "controlplane.asgi:application", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1", "--no-access-log"]
+    process = ManagedProcess(name, command, env, log_file=home / f"{name}.log", cwd=REPO_ROOT).start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.is_alive(), f"uvicorn exited; see {home / f'{name}.log'}"
+        try:
+            httpx.get(f"{url}/admin/login/", timeout=2)
+            return process, url
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.stop()
+    raise AssertionError(f"uvicorn did not answer at {url} within 90s")
+
+
+def login(url: str, role: str) -> httpx.Client:
+    """A browser-like client: logged in through the admin login form, sending our Origin like a page of ours."""
+    client = httpx.Client(base_url=url, timeout=60, headers={"Origin": url})
+    client.get("/admin/login/")
+    answer = client.post(
+        "/admin/login/",
+        data={"username": f"gw-{role}", "password": PASSWORD, "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+    )
+    assert answer.status_code == 302, answer.text[-2000:]
+    return client
+
+
+@dataclass
+class Gateway:
+    url: str
+    env: dict[str, str]
+    home: Path
+    database: Path
+    tokens: dict[str, str]
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    def as_role(self, role: str) -> httpx.Client:
+        if role not in self.clients:
+            self.clients[role] = login(self.url, role)
+        return self.clients[role]
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.database, timeout=30) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    def audit_events(self, action_like: str) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT actor_label, action, target_id, outcome, after, message FROM controlplane_auditevent "
+            "WHERE action LIKE ? ORDER BY id",
+            action_like,
+        )
+        keys = ("actor", "action", "target_id", "outcome", "after", "message")
+        return [{**dict(zip(keys, row, strict=True)), "after": json.loads(row[4] or "null")} for row in rows]
+
+
+@pytest.fixture(scope="session")
+def gateway_env(prefect_server) -> Iterator[tuple[dict[str, str], Path, dict[str, str]]]:
+    home = Path(tempfile.mkdtemp(prefix="cp-gateway-"))
+    env = {
+        **prefect_server.client_env(),
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
+        "DATABASE_URL": f"sqlite:///{home / 'controlplane.sqlite3'}",
+        "VAR_DIR": str(home),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DEBUG": "false",
+        "CACHE_URL": f"filecache://{home / 'cache'}",
+    }
+    manage(env, "migrate", "--noinput")
+    tokens = json.loads(manage(env, "shell", "-c", SEED_SCRIPT).strip().splitlines()[-1])
+    yield env, home, tokens
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_env) -> Iterator[Gateway]:
+    env, home, tokens = gateway_env
+    process, url = start_uvicorn("gateway", env, home)
+    running = Gateway(url, env, home, home / "controlplane.sqlite3", tokens)
+    try:
+        yield running
+    finally:
+        for client in running.clients.values():
+            client.close()
+        process.stop()
