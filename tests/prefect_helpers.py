@@ -21,9 +21,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FINAL_STATE_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+# The concurrency cap the served deployments run under in tests (tests of the cap itself set their own): well above
+# what any test runs at once, so slots still held by earlier tests' runs (Prefect releases a cancelled run's slot
+# only once its runner has stopped it) never hold a later test's run in AwaitingConcurrencySlot.
+TEST_CONCURRENCY_CAP = 25
+
+
 def start_flow_server(server: PrefectTestServer) -> ManagedProcess:
     """`python -m flows.serve` against the test server, polling every second; returns once both are served."""
-    env = {**server.client_env(), "PREFECT_RUNNER_POLL_FREQUENCY": "1", "HEALTH_CHECK_INTERVAL_SECONDS": "3600"}
+    # Runs other tests left behind (a cancelled 60 s run the runner is still stopping) must never fill the runner's
+    # slots and starve the next test's runs: a generous limit, as TEST_CONCURRENCY_CAP is for Prefect's own.
+    env = {**server.client_env(), "PREFECT_RUNNER_POLL_FREQUENCY": "1", "HEALTH_CHECK_INTERVAL_SECONDS": "3600",
+           "SERVE_CONCURRENCY_LIMIT": str(TEST_CONCURRENCY_CAP)}  # fmt: skip
     process = ManagedProcess(
         "serve", [sys.executable, "-m", "flows.serve"], env, log_file=server.home / "serve.log", cwd=REPO_ROOT
     ).start()
