@@ -17,19 +17,16 @@ p50/p95/p99 per kind, then checks the audit log: the chain verifies and holds ex
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 
-from bench.graphql import _ensure_postgres_database, _setup_django, _wait_for, role_token
-from bench.operations import _idle_deployment, _start_web, _start_worker
+from bench.graphql import _wait_for, role_token
+from bench.operations import _idle_deployment, _start_web, _start_worker, _web_env, start_bench_prefect
 
 DEFAULT_PREFECT_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/cp_bench_load_prefect"
 READ = """query R { flowRuns(first: 50) { totalCount edges { node {
@@ -54,38 +51,14 @@ class Tally:
 
 def main() -> None:
     args = _arguments()
-    home = Path(tempfile.mkdtemp(prefix="cp-bench-load-"))
-    os.environ.setdefault("VAR_DIR", str(home / "var"))
-    _setup_django()
-    from django.conf import settings
-    from django.core.management import call_command
+    home, prefect, api_url = start_bench_prefect("load", args.prefect_db)
+    from controlplane.devstack.processes import ManagedProcess, free_port
 
-    from controlplane.devstack.processes import (
-        ManagedProcess,
-        free_port,
-        prefect_server_command,
-        prefect_server_env,
-        wait_for_prefect,
-    )
-
-    call_command("migrate", verbosity=0)
-    _ensure_postgres_database(args.prefect_db.replace("+asyncpg", ""))
-    prefect_port = free_port()
-    prefect_env = prefect_server_env(home / "prefect", prefect_port)
-    prefect_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = args.prefect_db
-    processes = [
-        ManagedProcess(
-            "prefect-load", prefect_server_command("127.0.0.1", prefect_port), prefect_env, home / "prefect.log"
-        ).start()
-    ]
+    processes = [prefect]
     try:
-        api_url = f"http://127.0.0.1:{prefect_port}/api"
-        wait_for_prefect(api_url, 120, processes[0].is_alive)
-        settings.PREFECT_API_URL = api_url
         deployment_id = _idle_deployment(api_url)
         _seed_runs(api_url, deployment_id, args.runs)
-        env = {"PREFECT_API_URL": api_url, "VAR_DIR": os.environ["VAR_DIR"], "ALLOWED_HOSTS": "127.0.0.1",
-               "DEBUG": "false", "DATABASE_URL": os.environ["DATABASE_URL"]}  # fmt: skip
+        env = _web_env(api_url)
         web_port = free_port()
         processes.append(_start_web(ManagedProcess, env, web_port, home, workers=args.workers))
         processes.append(_start_worker(ManagedProcess, env, home))

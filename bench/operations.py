@@ -50,8 +50,32 @@ JOB = """query J($id: ID!) { bulkOperation(id: $id) { status total done succeede
 
 def main() -> None:
     args = _arguments()
-    home = Path(tempfile.mkdtemp(prefix="cp-bench-ops-"))
+    home, prefect, api_url = start_bench_prefect("ops", args.prefect_db)
+    from controlplane.devstack.processes import ManagedProcess, free_port
+
+    processes = [prefect]
+    try:
+        deployment_id = _idle_deployment(api_url)
+        token = role_token("operator")
+        env = _web_env(api_url)
+        web_port = free_port()
+        processes.append(_start_web(ManagedProcess, env, web_port, home))
+        processes.append(_start_worker(ManagedProcess, env, home))
+        _wait_for(f"http://127.0.0.1:{web_port}/admin/login/", processes[-2].is_alive)
+        bench = Bench(f"http://127.0.0.1:{web_port}/graphql/", api_url, token, deployment_id)
+        print(bench.run(args.iterations, args.warmup, args.bulk, args.job), flush=True)
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def start_bench_prefect(name: str, prefect_db: str) -> tuple[Path, Any, str]:
+    """A temporary home, the mirror migrated, and a Prefect server on its own PostgreSQL database `prefect_db`, up
+    and set as `settings.PREFECT_API_URL`; returns (home, the server's process, its API URL). Stop the process."""
+    home = Path(tempfile.mkdtemp(prefix=f"cp-bench-{name}-"))
     os.environ.setdefault("VAR_DIR", str(home / "var"))
+    # A fixed key, not the new home's random one: a rerun on the same database must still verify the audit chain.
+    os.environ.setdefault("AUDIT_HMAC_KEY", "bench-only-audit-key")
     _setup_django()
     from django.conf import settings
     from django.core.management import call_command
@@ -65,31 +89,26 @@ def main() -> None:
     )
 
     call_command("migrate", verbosity=0)
-    _ensure_postgres_database(args.prefect_db.replace("+asyncpg", ""))
-    prefect_port = free_port()
-    prefect_env = prefect_server_env(home / "prefect", prefect_port)
-    prefect_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = args.prefect_db
+    _ensure_postgres_database(prefect_db.replace("+asyncpg", ""))
+    port = free_port()
+    env = {**prefect_server_env(home / "prefect", port), "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db}
     prefect = ManagedProcess(
-        "prefect-bench", prefect_server_command("127.0.0.1", prefect_port), prefect_env, log_file=home / "prefect.log"
+        f"prefect-{name}", prefect_server_command("127.0.0.1", port), env, log_file=home / "prefect.log"
     ).start()
-    processes = [prefect]
+    api_url = f"http://127.0.0.1:{port}/api"
     try:
-        api_url = f"http://127.0.0.1:{prefect_port}/api"
         wait_for_prefect(api_url, 120, prefect.is_alive)
-        settings.PREFECT_API_URL = api_url
-        deployment_id = _idle_deployment(api_url)
-        token = role_token("operator")
-        env = {"PREFECT_API_URL": api_url, "VAR_DIR": os.environ["VAR_DIR"], "ALLOWED_HOSTS": "127.0.0.1",
-               "DEBUG": "false", "DATABASE_URL": os.environ["DATABASE_URL"]}  # fmt: skip
-        web_port = free_port()
-        processes.append(_start_web(ManagedProcess, env, web_port, home))
-        processes.append(_start_worker(ManagedProcess, env, home))
-        _wait_for(f"http://127.0.0.1:{web_port}/admin/login/", processes[-2].is_alive)
-        bench = Bench(f"http://127.0.0.1:{web_port}/graphql/", api_url, token, deployment_id)
-        print(bench.run(args.iterations, args.warmup, args.bulk, args.job), flush=True)
-    finally:
-        for process in reversed(processes):
-            process.stop()
+    except BaseException:
+        prefect.stop()
+        raise
+    settings.PREFECT_API_URL = api_url
+    return home, prefect, api_url
+
+
+def _web_env(api_url: str) -> dict[str, str]:
+    """Environment of the benchmark's gunicorn and Celery worker: the same mirror and Prefect as this process."""
+    return {"PREFECT_API_URL": api_url, "VAR_DIR": os.environ["VAR_DIR"], "ALLOWED_HOSTS": "127.0.0.1",
+            "DEBUG": "false", "DATABASE_URL": os.environ["DATABASE_URL"]}  # fmt: skip
 
 
 def _arguments() -> argparse.Namespace:
