@@ -15,19 +15,31 @@ from tests.prefect_server import PrefectTestServer
 # A flow that runs inside the test process must talk to the test server, never to a server on the default port.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+PATIENT_TIMEOUT_SECONDS = 30.0
+PATIENT_RETRIES = 6
+
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[PrefectTestServer]:
     """One real Prefect server for the whole session, locked; `settings.PREFECT_API_URL` points at it and
-    `settings.PREFECT_API_AUTH_STRING` opens it."""
+    `settings.PREFECT_API_AUTH_STRING` opens it.
+
+    The test server keeps its data in SQLite while the served flows write to it, so it sometimes answers late or
+    503 ("database is locked"): the suite's client waits longer and retries more than production's defaults (tests
+    of failing fast set their own).
+    """
     server = PrefectTestServer()
     server.start()
-    previous = settings.PREFECT_API_URL, settings.PREFECT_API_AUTH_STRING
-    settings.PREFECT_API_URL, settings.PREFECT_API_AUTH_STRING = server.api_url, server.auth_string
+    names = ["PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_API_TIMEOUT", "PREFECT_CLIENT_MAX_RETRIES"]
+    previous = {name: getattr(settings, name) for name in names}
+    values = [server.api_url, server.auth_string, PATIENT_TIMEOUT_SECONDS, PATIENT_RETRIES]
+    for name, value in zip(names, values, strict=True):
+        setattr(settings, name, value)
     try:
         yield server
     finally:
-        settings.PREFECT_API_URL, settings.PREFECT_API_AUTH_STRING = previous
+        for name, value in previous.items():
+            setattr(settings, name, value)
         server.stop()
 
 

@@ -13,12 +13,6 @@ __all__ = ["idle_deployment", "operator", "prefect_requests"]  # fixtures define
 
 
 @pytest.fixture
-def patient_prefect_client(settings) -> None:
-    """For tests that keep the served flows busy: on a loaded machine the test server can take over 10 s to answer."""
-    settings.PREFECT_API_TIMEOUT = 30
-
-
-@pytest.fixture
 def deployments(served_flows) -> dict[str, Deployment]:
     """The served deployments (health-check, etl-hourly), resumed and mirrored, under the tests' generous cap (the
     first trigger writes it to Prefect, whatever an earlier test left there)."""

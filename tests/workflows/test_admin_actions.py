@@ -31,7 +31,7 @@ from tests.workflows.real_runs import (
 from workflows import prefect_api
 from workflows.models import Deployment, FlowRun
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
 ACTORS = [*ROLES, "anonymous"]
 RUNS_URL = "/admin/workflows/flowrun/"
 DEPLOYMENTS_URL = "/admin/workflows/deployment/"
@@ -141,7 +141,7 @@ def test_bulk_trigger_action(role, deployments):
         return
     allowed = role in OPERATING_ROLES
     assert response.status_code == 302
-    assert [manual_runs_of(d) for d in selected] == [n + (1 if allowed else 0) for n in before]
+    assert [manual_runs_of(d) for d in selected] == [n + (1 if allowed else 0) for n in before], _messages(response)
     assert _events_since(mark) == [("flow_run.trigger", "success" if allowed else "denied")] * 2
     assert len(_messages(response)) == 2
 

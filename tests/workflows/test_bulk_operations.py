@@ -13,7 +13,7 @@ from tests.factories import UserFactory
 from workflows import bulk, bulk_jobs, prefect_api, tasks
 from workflows.models import BulkOperation, Deployment, FlowRun, StateType
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
 
 
 def test_bulk_cancel_gives_each_run_its_result_and_its_own_audit_event(idle_deployment, operator):

@@ -14,7 +14,7 @@ from tests.workflows.real_runs import mirrored_deployments
 from workflows import prefect_api, services
 from workflows.models import FlowRun, FlowRunStateChange, StateType
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
 
 
 class CountingClient(SyncPrefectClient):

@@ -26,7 +26,7 @@ from tests.workflows.real_runs import (
 )
 from workflows import bulk, prefect_api, services
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
 ACTORS = [*ROLES, "anonymous"]
 
 

@@ -23,7 +23,7 @@ from tests.workflows.real_runs import manual_runs_of, mirrored_deployment
 from workflows import bulk, prefect_api, services
 from workflows.models import Deployment, FlowRun, OrchestrationConfig, StateType
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db, pytest.mark.usefixtures("patient_prefect_client")]
+pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
 
 
 @pytest.fixture

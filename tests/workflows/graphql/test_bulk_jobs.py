@@ -27,7 +27,6 @@ JOB = """query Job($id: ID!) { bulkOperation(id: $id) {
 @pytest.fixture(autouse=True)
 def small_synchronous_limit(settings) -> None:
     settings.BULK_SYNC_MAX_ITEMS = 3
-    settings.PREFECT_API_TIMEOUT = 30
 
 
 def test_bulk_cancel_above_the_limit_answers_a_job_then_its_results(
