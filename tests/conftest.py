@@ -69,3 +69,11 @@ def auditor_client(db) -> Client:
 @pytest.fixture
 def admin_client_role(db) -> Client:
     return client_for("admin")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the real Prefect test server (through any fixture) `prefect`, so a CI pass can
+    select or leave out the slow, Prefect-bound half of the suite with `-m`."""
+    for item in items:
+        if "prefect_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.prefect)
