@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from controlplane.devstack.processes import ManagedProcess, free_port
+from tests.processes import manage, poll
 
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 QUERY = {"query": "{ me { username } }"}
@@ -74,37 +74,14 @@ def _env(cluster: PrivateCluster, var_dir: Path) -> dict[str, str]:
     return {"DATABASE_URL": cluster.url, "VAR_DIR": str(var_dir), "CELERY_BROKER_URL": "memory://"}
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 def _ask(base: str, token: str) -> httpx.Response:
     return httpx.post(f"{base}/graphql/", json=QUERY, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def _poll(condition, timeout: float = 90, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
-
-
 def test_requests_fail_cleanly_while_postgres_is_down_and_succeed_after_it_returns(cluster, tmp_path):
     env = _env(cluster, tmp_path / "var")
-    _manage(env, "migrate", "--verbosity", "0")
-    token = _manage(env, "shell", "-c", CREATE_TOKEN).strip().splitlines()[-1]
+    manage(env, "migrate", "--verbosity", "0")
+    token = manage(env, "shell", "-c", CREATE_TOKEN).strip().splitlines()[-1]
     port = free_port()
     web = ManagedProcess(
         "web",
@@ -116,7 +93,7 @@ def test_requests_fail_cleanly_while_postgres_is_down_and_succeed_after_it_retur
     ).start()  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        first = _poll(lambda: _safe_ask(base, token))
+        first = poll(lambda: _safe_ask(base, token))
         assert first.status_code == 200 and first.json()["data"]["me"]["username"] == "outage"
 
         cluster.stop()
@@ -127,7 +104,7 @@ def test_requests_fail_cleanly_while_postgres_is_down_and_succeed_after_it_retur
         assert web.is_alive()
 
         cluster.start()
-        after = _poll(lambda: (answer := _safe_ask(base, token)) is not None and answer.status_code == 200 and answer)
+        after = poll(lambda: (answer := _safe_ask(base, token)) is not None and answer.status_code == 200 and answer)
         assert after.json()["data"]["me"]["username"] == "outage"
         log = (tmp_path / "web.log").read_text()
         assert "database unavailable while serving /graphql/" in log
