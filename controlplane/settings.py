@@ -245,9 +245,10 @@ GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=1000)
 # A bulk operation of at most this many items runs within the request; a larger one becomes a background job
 # (`workflows.BulkOperation`) whose id is returned at once, so no request outlives the web worker's timeout.
 BULK_SYNC_MAX_ITEMS = env.int("BULK_SYNC_MAX_ITEMS", default=100)
-# A job still queued this long after it was stored is sent to the broker again by beat (the broker was down when it
-# was submitted, or the message was lost); also the interval of that beat schedule. Sending twice is harmless.
-BULK_REQUEUE_SECONDS = env.int("BULK_REQUEUE_SECONDS", default=60)
+# Work stored for a worker but still unsent this long — a bulk job, a notification delivery: the broker was down when
+# it was stored — is sent to the workers again by beat; also the interval of those beat sweeps. Sending twice is
+# harmless: a worker claims each piece of work once.
+REQUEUE_SECONDS = env.int("REQUEUE_SECONDS", default=60)
 # Prefect calls a bulk operation keeps in flight at once (threads sharing the process's Prefect client).
 BULK_CONCURRENCY = env.int("BULK_CONCURRENCY", default=8)
 # Per API token, session user or anonymous address, per minute; 0 turns a budget off (controlplane/api/rate_limit.py).

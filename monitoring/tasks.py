@@ -1,5 +1,5 @@
 """Celery tasks of monitoring: thin wrappers over sampling, checks, evaluation, the failed-run scan, pruning and
-notification delivery. Scheduled by django-celery-beat (migration 0002, editable in the admin)."""
+notification delivery. Scheduled by django-celery-beat (migrations 0002 and 0003, editable in the admin)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,9 @@ def prune_samples() -> int:
 def deliver_notification(self: Any, delivery_id: int) -> None:
     delivery = Delivery.objects.select_related("channel", "alert__flow_run__deployment__flow").get(pk=delivery_id)
     notify.deliver(delivery, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(name="monitoring.redispatch_stalled_deliveries", ignore_result=True)
+def redispatch_stalled_deliveries() -> list[int]:
+    """Beat's sweep for deliveries stored while the broker was down (every `REQUEUE_SECONDS`, migration 0003)."""
+    return notify.redispatch_stalled_deliveries()

@@ -94,16 +94,16 @@ def _enqueue(operation_id: int) -> bool:
     except Exception as exc:  # kombu's errors differ by transport; every one means "not sent"
         logger.warning(
             "bulk operation %s stays queued: the broker is unreachable (%s: %s); it is sent again within %s s of "
-            "the broker's return", operation_id, type(exc).__name__, exc, settings.BULK_REQUEUE_SECONDS,
+            "the broker's return", operation_id, type(exc).__name__, exc, settings.REQUEUE_SECONDS,
         )  # fmt: skip
         return False
     return True
 
 
 def requeue_stalled_operations(now: datetime | None = None) -> list[int]:
-    """Send again every job still queued `BULK_REQUEUE_SECONDS` after it was stored; returns their ids. A job runs
+    """Send again every job still queued `REQUEUE_SECONDS` after it was stored; returns their ids. A job runs
     once however often it is sent: its worker claims it by moving it from queued to running."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.BULK_REQUEUE_SECONDS)
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.REQUEUE_SECONDS)
     stalled = BulkOperation.objects.filter(status=BulkOperation.Status.QUEUED, created_at__lte=cutoff)
     sent = [operation_id for operation_id in stalled.values_list("pk", flat=True) if _enqueue(operation_id)]
     if sent:

@@ -48,5 +48,5 @@ def run_bulk_operation(operation_id: int) -> None:
 
 @shared_task(name=REQUEUE_TASK, ignore_result=True)
 def requeue_stalled_bulk_operations() -> list[int]:
-    """Beat's sweep for jobs stored while the broker was down (every `BULK_REQUEUE_SECONDS`, migration 0011)."""
+    """Beat's sweep for jobs stored while the broker was down (every `REQUEUE_SECONDS`, migration 0011)."""
     return bulk_jobs.requeue_stalled_operations()

@@ -88,7 +88,7 @@ def test_a_bulk_job_submitted_while_the_broker_is_down_runs_once_it_returns(pref
         "CACHE_URL": f"filecache://{home / 'cache'}",
         "CELERY_BROKER_URL": redis.url,
         "BULK_SYNC_MAX_ITEMS": "1",  # two runs make a background job
-        "BULK_REQUEUE_SECONDS": "2",  # beat's sweep: every 2 s, for jobs queued 2 s or more
+        "REQUEUE_SECONDS": "2",  # beat's sweep: every 2 s, for jobs queued 2 s or more
     }
     manage(env, "migrate", "--noinput")
     token = manage(env, "shell", "-c", SEED).strip().splitlines()[-1]

@@ -1,34 +1,27 @@
-"""Beat schedule of the stalled-job sweep: every BULK_REQUEUE_SECONDS, bulk operations stored while the broker was
+"""Beat schedule of the stalled-job sweep: every REQUEUE_SECONDS, bulk operations stored while the broker was
 unreachable are sent to the workers again. Editable in the admin."""
 
 from django.conf import settings
 from django.db import migrations
-from django.utils import timezone
+
+from controlplane.schedules.migration_support import add_interval_task, remove_tasks
 
 REQUEUE_TASK_NAME = "Send stalled bulk operations again"
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-
-    every, _ = IntervalSchedule.objects.get_or_create(every=settings.BULK_REQUEUE_SECONDS, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name=REQUEUE_TASK_NAME,
-        defaults={
-            "task": "workflows.requeue_stalled_bulk_operations",
-            "interval": every,
-            "expire_seconds": settings.BULK_REQUEUE_SECONDS,
-            "description": "Bulk operations still queued BULK_REQUEUE_SECONDS after they were stored are sent to the "
-            "workers again (the broker was down when they were submitted).",
-        },
+    add_interval_task(
+        apps,
+        REQUEUE_TASK_NAME,
+        "workflows.requeue_stalled_bulk_operations",
+        settings.REQUEUE_SECONDS,
+        "Bulk operations still queued REQUEUE_SECONDS after they were stored are sent to the workers again "
+        "(the broker was down when they were submitted).",
     )
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=REQUEUE_TASK_NAME).delete()
+    remove_tasks(apps, REQUEUE_TASK_NAME)
 
 
 class Migration(migrations.Migration):
