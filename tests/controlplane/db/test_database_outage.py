@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from django.conf import settings
 
 from controlplane.devstack.processes import ManagedProcess, free_port
-from tests.processes import manage, poll
+from tests.processes import manage, poll, start_celery
 
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 QUERY = {"query": "{ me { username } }"}
@@ -129,3 +130,32 @@ user = get_user_model().objects.create_user("outage", password="x-long-password-
 user.groups.add(Group.objects.get(name="viewer"))
 print(create_api_token(Actor.for_user(user), user, "outage")[1])
 """
+
+
+def _samples(cluster: PrivateCluster) -> int:
+    with psycopg.connect(cluster.url, connect_timeout=5) as connection:
+        return connection.execute("SELECT count(*) FROM monitoring_systemsample").fetchone()[0]
+
+
+def test_the_worker_and_beat_outlive_a_postgres_restart_and_carry_on(cluster, tmp_path):
+    """Beat (its schedule in the database) and a worker under a PostgreSQL restart: both stay up, and beat's
+    tasks run again once the database is back — the worker's connections are not stuck on the dead server."""
+    env = {**_env(cluster, tmp_path / "var"), "CELERY_BROKER_URL": "filesystem://", "MONITORING_SAMPLE_SECONDS": "2"}
+    manage(env, "migrate", "--verbosity", "0")  # the sampling schedule: every 2 s
+    worker = start_celery("worker", env, tmp_path, "worker", "-P", "solo", "-l", "INFO")
+    beat = start_celery("beat", env, tmp_path, "beat", "-l", "INFO")
+    try:
+        poll(lambda: _samples(cluster) >= 2, timeout=120, wanted="samples before the outage")
+
+        cluster.stop()
+        beat_log = tmp_path / "beat.log"
+        poll(lambda: "Database gave error" in beat_log.read_text(), timeout=60, wanted="beat meeting the outage")
+        assert worker.is_alive() and beat.is_alive()
+        cluster.start()
+
+        after_restart = _samples(cluster)
+        poll(lambda: _samples(cluster) >= after_restart + 2, timeout=120, wanted="samples after the restart")
+        assert worker.is_alive() and beat.is_alive()
+    finally:
+        beat.stop()
+        worker.stop()
