@@ -282,6 +282,9 @@ GRAPHQL_MUTATION_TYPES = [
 MONITORING_SAMPLE_SECONDS = env.int("MONITORING_SAMPLE_SECONDS", default=15)
 # Raw samples older than this are pruned daily, in batches.
 MONITORING_SAMPLE_RETENTION_HOURS = env.int("MONITORING_SAMPLE_RETENTION_HOURS", default=48)
+# Per-minute and per-hour roll-ups of the samples are kept this long (pruned daily, in batches).
+MONITORING_MINUTE_RETENTION_DAYS = env.int("MONITORING_MINUTE_RETENTION_DAYS", default=14)
+MONITORING_HOUR_RETENTION_DAYS = env.int("MONITORING_HOUR_RETENTION_DAYS", default=365)
 # Paths whose file systems are sampled (each reported under its mount point); default: the data directory's.
 MONITORED_DISKS = env.list("MONITORED_DISKS", default=[str(VAR_DIR)])
 # An open, unacknowledged alert is notified again after this many seconds.
