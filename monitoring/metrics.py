@@ -5,7 +5,9 @@ sample, the health score). Nothing is kept in process memory, so every web proce
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -15,7 +17,7 @@ from monitoring.components import STATUS_VALUE, health_score
 from monitoring.models import OPEN_STATUSES, Alert, ComponentHealth, ComponentStatus
 from monitoring.run_health import run_health
 from monitoring.sampling import latest_samples
-from workflows.models import FlowRun, SyncStatus
+from workflows.models import ACTIVE_STATE_TYPES, TERMINAL_STATE_TYPES, Deployment, FlowRun, SyncStatus
 
 PREFIX = "controlplane"
 SAMPLE_GAUGES = {
@@ -47,16 +49,26 @@ class ControlPlaneCollector(Collector):
         yield from self._samples()
 
     def _runs(self) -> Iterator[Metric]:
-        runs = _gauge("flow_runs", "mirrored flow runs by state type and deployment", ["state", "deployment"])
-        rows = (
-            FlowRun.objects.filter(deleted_in_prefect=False)
-            .values("state_type", "deployment__flow__name", "deployment__name")
-            .annotate(n=Count("pk"))
-            .order_by()
+        """Active runs across the whole mirror, finished ones within the run-health window: two indexed reads that
+        stay small at millions of runs (a full grouped count took over a second at 1M on PostgreSQL)."""
+        runs = _gauge(
+            "flow_runs",
+            "mirrored flow runs by state type and deployment: active states (scheduled, pending, running, paused, "
+            "cancelling) whatever their age, final states of runs expected within RUN_HEALTH_WINDOW_SECONDS",
+            ["state", "deployment"],
         )
-        for row in rows:
-            deployment = f"{row['deployment__flow__name']}/{row['deployment__name']}" if row["deployment__name"] else ""
-            runs.add_metric([row["state_type"] or "UNKNOWN", deployment], row["n"])
+        since = timezone.now() - timedelta(seconds=settings.RUN_HEALTH_WINDOW_SECONDS)
+        live = FlowRun.objects.filter(deleted_in_prefect=False)
+        counted: dict[tuple[str, int | None], int] = {}
+        for rows in (
+            live.filter(state_type__in=ACTIVE_STATE_TYPES),
+            live.filter(state_type__in=TERMINAL_STATE_TYPES, expected_start_time__gte=since),
+        ):
+            grouped = rows.values_list("state_type", "deployment_id").annotate(n=Count("pk")).order_by()
+            counted.update({(state, deployment_id): n for state, deployment_id, n in grouped})
+        names = _deployment_names({deployment_id for _, deployment_id in counted})
+        for (state, deployment_id), n in sorted(counted.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
+            runs.add_metric([state or "UNKNOWN", names.get(deployment_id, "")], n)
         yield runs
 
     def _run_health(self) -> Iterator[Metric]:
@@ -121,3 +133,8 @@ def registry() -> CollectorRegistry:
     built = CollectorRegistry(auto_describe=False)
     built.register(ControlPlaneCollector())
     return built
+
+
+def _deployment_names(ids: set[int | None]) -> dict[int | None, str]:
+    found = Deployment.objects.filter(pk__in=[pk for pk in ids if pk is not None]).select_related("flow")
+    return {deployment.pk: deployment.full_name for deployment in found}

@@ -5,9 +5,11 @@ guarded by a bearer token or an address allow-list."""
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.components import check_components
@@ -84,3 +86,16 @@ def test_metrics_accept_the_bearer_token_from_anywhere(settings):
     settings.METRICS_TOKEN = "scrape-me"
     assert "controlplane_health_score" in _scrape(Authorization="Bearer scrape-me")
     assert Client().get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
+
+
+def test_metrics_count_active_runs_of_any_age_and_finished_ones_of_the_window(settings):
+    """Active runs are counted across the whole mirror; finished ones only within RUN_HEALTH_WINDOW_SECONDS (the
+    whole history's grouped count took over a second at 1M runs)."""
+    settings.RUN_HEALTH_WINDOW_SECONDS = 3600
+    long_ago = timezone.now() - timedelta(days=2)
+    FlowRunFactory(state_type="SCHEDULED", expected_start_time=long_ago)  # late for two days: counted
+    FlowRunFactory(state_type="COMPLETED", expected_start_time=long_ago)  # outside the window: not counted
+    FlowRunFactory(state_type="FAILED")
+    FlowRunFactory(state_type="RUNNING", deleted_in_prefect=True)  # a ghost: never counted
+    runs = {sample.labels["state"]: sample.value for sample in _scrape()["controlplane_flow_runs"]}
+    assert runs == {"SCHEDULED": 1.0, "FAILED": 1.0}
