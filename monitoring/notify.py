@@ -26,6 +26,7 @@ from controlplane.environment import MASK
 from monitoring.models import (
     SEVERITY_RANK,
     Alert,
+    AlertStatus,
     ChannelKind,
     Delivery,
     DeliveryStatus,
@@ -114,6 +115,8 @@ def redispatch_stalled_deliveries(now: datetime | None = None) -> list[int]:
 def alert_text(alert: Alert | None) -> str:
     if alert is None:
         return TEST_MESSAGE
+    if alert.status == AlertStatus.RESOLVED:
+        return f"[RESOLVED] {alert.message} ({alert.subject}; alert #{alert.pk}, was {alert.severity})"
     return f"[{alert.severity.upper()}] {alert.message} ({alert.subject}; alert #{alert.pk}, {alert.status})"
 
 

@@ -94,6 +94,7 @@ def _user_of(actor: Actor) -> Any:
 
 
 def _close(actor: Actor, alert: Alert, action: str) -> None:
+    """Resolve the alert (audited); the channels that were told it fired are told it is over."""
     before = _alert_values(alert)
     with transaction.atomic(durable=True):
         alert.status = AlertStatus.RESOLVED
@@ -102,6 +103,8 @@ def _close(actor: Actor, alert: Alert, action: str) -> None:
         record_audit_event(
             actor, action, target_type=TARGET_TYPE, target_id=alert.pk, before=before, after=_alert_values(alert)
         )
+    if alert.last_notified_at is not None:
+        notify.notify_alert(alert, alert.resolved_at)
 
 
 # --- The system's changes -----------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """From a real host sample to a webhook and back: lower the CPU threshold below the current value → the evaluation
 raises an alert → the local webhook receives exactly one POST; the next evaluation within the cooldown sends none;
-acknowledging and then raising the threshold resolves it; every step is in the audit log."""
+acknowledging and then raising the threshold resolves it, and the channel hears that too; every step is in the
+audit log."""
 
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ def test_a_threshold_crossing_reaches_the_webhook_once_and_resolves_after_the_th
     sample_host()
     alert.refresh_from_db()
     assert alert.status == "resolved" and alert.acknowledged_by is not None
+    # The channel told it fired is told it is over: one more POST, saying so.
+    assert len(webhook_server.received) == 2
+    resolved = webhook_server.received[1].json()
+    assert resolved["alert"]["id"] == alert.pk and resolved["alert"]["status"] == "resolved"
+    assert resolved["text"].startswith("[RESOLVED]")
 
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "actor_label", "outcome"))
     assert actions == [
