@@ -34,7 +34,7 @@ from pipelines.stream import StreamEntry  # noqa: E402
 
 TASK_RETRIES = 3
 RETRY_BACKOFF_SECONDS = 2.0  # retries after about 2, 4 and 8 s
-# Prefect draws each delay from [0.75, 1.3] × the nominal one: spread out, yet each delay still longer than the last.
+# Prefect draws each delay from 0.75 to 1.3 times the nominal one: spread out, yet each longer than the last.
 RETRY_JITTER_FACTOR = 0.3
 RETRY_POLICY: dict[str, Any] = {
     "retries": TASK_RETRIES,
@@ -51,7 +51,9 @@ class TransientStoreError(RuntimeError):
 
 
 @task(**RETRY_POLICY)
-def claim_stale_entries(url: str, stream_name: str, group: str, consumer: str, min_idle_seconds: float, limit: int) -> list[StreamEntry]:  # fmt: skip
+def claim_stale_entries(
+    url: str, stream_name: str, group: str, consumer: str, min_idle_seconds: float, limit: int
+) -> list[StreamEntry]:
     client = stream.connect(url)
     stream.ensure_group(client, stream_name, group)
     return stream.reclaim_stale(client, stream_name, group, consumer, int(min_idle_seconds * 1000), limit)

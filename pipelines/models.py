@@ -46,4 +46,4 @@ class StreamMetric(models.Model):
         indexes = [models.Index(fields=["stream", "source", "-window_end"], name="stream_metric_source_idx")]
 
     def __str__(self) -> str:
-        return f"{self.source} over {self.window_start:%Y-%m-%d %H:%M} – {self.window_end:%H:%M}"
+        return f"{self.source} over {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M}"

@@ -89,11 +89,9 @@ def window_figures(stream: str, start: datetime, end: datetime) -> list[SourceFi
 
 
 def store_metrics(stream: str, start: datetime, end: datetime, figures: list[SourceFigures]) -> list[StreamMetric]:
+    window = {"stream": stream, "window_start": start, "window_end": end}
     rows = [
-        StreamMetric(
-            stream=stream, source=f.source, window_start=start, window_end=end, count=f.count, mean=f.mean,
-            p95=f.p95, maximum=f.maximum,
-        )  # fmt: skip
+        StreamMetric(**window, source=f.source, count=f.count, mean=f.mean, p95=f.p95, maximum=f.maximum)
         for f in figures
     ]
     with transaction.atomic():
@@ -108,7 +106,7 @@ def alert_on_hot_sources(stream: str, metrics: list[StreamMetric], p95_threshold
     for metric in metrics:
         if metric.p95 <= p95_threshold:
             continue
-        message = f"Stream {stream}: {metric.source} p95 {metric.p95:g} above {p95_threshold:g} ({metric.count} records)"
+        message = f"Stream {stream}: {metric.source} p95 {metric.p95:g} > {p95_threshold:g} ({metric.count} records)"
         alert = open_alert(
             STREAM_VALUE_RULE, f"stream:{stream}:{metric.source}", Severity.WARNING, message, now=now, value=metric.p95
         )

@@ -4,48 +4,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='StreamMetric',
+            name="StreamMetric",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=100)),
-                ('source', models.CharField(max_length=100)),
-                ('window_start', models.DateTimeField()),
-                ('window_end', models.DateTimeField()),
-                ('count', models.PositiveIntegerField()),
-                ('mean', models.FloatField()),
-                ('p95', models.FloatField()),
-                ('maximum', models.FloatField()),
-                ('computed_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stream", models.CharField(max_length=100)),
+                ("source", models.CharField(max_length=100)),
+                ("window_start", models.DateTimeField()),
+                ("window_end", models.DateTimeField()),
+                ("count", models.PositiveIntegerField()),
+                ("mean", models.FloatField()),
+                ("p95", models.FloatField()),
+                ("maximum", models.FloatField()),
+                ("computed_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-window_end', 'source'],
-                'indexes': [models.Index(fields=['stream', 'source', '-window_end'], name='stream_metric_source_idx')],
+                "ordering": ["-window_end", "source"],
+                "indexes": [models.Index(fields=["stream", "source", "-window_end"], name="stream_metric_source_idx")],
             },
         ),
         migrations.CreateModel(
-            name='StreamRecord',
+            name="StreamRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=100)),
-                ('message_id', models.CharField(help_text='the Redis stream entry id, <ms>-<seq>', max_length=40)),
-                ('source', models.CharField(max_length=100)),
-                ('value', models.FloatField()),
-                ('produced_at', models.DateTimeField()),
-                ('payload', models.JSONField(blank=True, default=dict, help_text="the entry's fields as received")),
-                ('stored_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stream", models.CharField(max_length=100)),
+                ("message_id", models.CharField(help_text="the Redis stream entry id, <ms>-<seq>", max_length=40)),
+                ("source", models.CharField(max_length=100)),
+                ("value", models.FloatField()),
+                ("produced_at", models.DateTimeField()),
+                ("payload", models.JSONField(blank=True, default=dict, help_text="the entry's fields as received")),
+                ("stored_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-produced_at'],
-                'indexes': [models.Index(fields=['stream', '-produced_at'], name='stream_record_produced_idx')],
-                'constraints': [models.UniqueConstraint(fields=('stream', 'message_id'), name='stream_record_unique_message')],
+                "ordering": ["-produced_at"],
+                "indexes": [models.Index(fields=["stream", "-produced_at"], name="stream_record_produced_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("stream", "message_id"), name="stream_record_unique_message")
+                ],
             },
         ),
     ]

@@ -19,7 +19,8 @@ TEST_REDIS_URL = "redis://127.0.0.1:6379/12"
 @pytest.fixture
 def in_process_prefect(prefect_server: PrefectTestServer) -> Iterator[PrefectTestServer]:
     """Flows called directly in this process report to the session's Prefect test server."""
-    with temporary_settings({PREFECT_API_URL: prefect_server.api_url, PREFECT_API_AUTH_STRING: prefect_server.auth_string}):
+    values = {PREFECT_API_URL: prefect_server.api_url, PREFECT_API_AUTH_STRING: prefect_server.auth_string}
+    with temporary_settings(values):
         yield prefect_server
 
 
