@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from tests.prefect_server import PrefectTestServer
@@ -22,6 +24,10 @@ def in_process_prefect(prefect_server: PrefectTestServer) -> Iterator[PrefectTes
     values = {PREFECT_API_URL: prefect_server.api_url, PREFECT_API_AUTH_STRING: prefect_server.auth_string}
     with temporary_settings(values):
         yield prefect_server
+        # Send the logs and events still queued while the settings point at the test server (else they are sent,
+        # and fail, at interpreter exit).
+        APILogWorker.drain_all(timeout=30)
+        EventsWorker.drain_all(timeout=30)
 
 
 @pytest.fixture
