@@ -7,13 +7,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from flows.django_setup import ensure_django
-
-ensure_django()
-
-from monitoring import notify  # noqa: E402
-from monitoring.models import Severity  # noqa: E402
-from monitoring.services import open_alert  # noqa: E402
+from monitoring import notify
+from monitoring.models import Severity
+from monitoring.services import open_alert
 
 FLOW_FAILED_RULE = "flow_failed"
 

@@ -24,13 +24,9 @@ from prefect.states import Completed, State
 from prefect.tasks import exponential_backoff
 
 from flows.alerting import alert_on_failure
-from flows.django_setup import ensure_django
-
-ensure_django()
-
-from pipelines import services, stream  # noqa: E402
-from pipelines.models import StreamMetric  # noqa: E402
-from pipelines.stream import StreamEntry  # noqa: E402
+from pipelines import services, stream
+from pipelines.models import StreamMetric
+from pipelines.stream import StreamEntry
 
 TASK_RETRIES = 3
 RETRY_BACKOFF_SECONDS = 2.0  # retries after about 2, 4 and 8 s
