@@ -1,0 +1,22 @@
+"""Analysis flows: failures (recurring causes, flaky deployments, failure rates) and run durations."""
+
+from __future__ import annotations
+
+from prefect.deployments.runner import RunnerDeployment
+
+from flows.catalogue import catalogue_deployment
+from flows.failure_analysis import failure_analysis
+
+FAILURE_ANALYSIS_DEPLOYMENT = "failure-analysis"
+
+
+def deployments() -> list[RunnerDeployment]:
+    return [
+        catalogue_deployment(
+            failure_analysis,
+            FAILURE_ANALYSIS_DEPLOYMENT,
+            "analysis",
+            "Failed runs of the last 24 h by deployment and error; recurring causes, flaky deployments, rate alerts",
+            cron="15 * * * *",
+        ),
+    ]
