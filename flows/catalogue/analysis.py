@@ -6,8 +6,10 @@ from prefect.deployments.runner import RunnerDeployment
 
 from flows.catalogue import catalogue_deployment
 from flows.failure_analysis import failure_analysis
+from flows.performance_monitoring import performance_monitoring
 
 FAILURE_ANALYSIS_DEPLOYMENT = "failure-analysis"
+PERFORMANCE_MONITORING_DEPLOYMENT = "performance-monitoring"
 
 
 def deployments() -> list[RunnerDeployment]:
@@ -18,5 +20,12 @@ def deployments() -> list[RunnerDeployment]:
             "analysis",
             "Failed runs of the last 24 h by deployment and error; recurring causes, flaky deployments, rate alerts",
             cron="15 * * * *",
+        ),
+        catalogue_deployment(
+            performance_monitoring,
+            PERFORMANCE_MONITORING_DEPLOYMENT,
+            "analysis",
+            "p50 / p95 run duration per deployment over 24 h against the 24 h before; alerts on regressions",
+            cron="30 * * * *",
         ),
     ]
