@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.alerting import raise_alert
+from flows.reports import markdown_table
 from monitoring import failure_analysis as analysis
 from monitoring.models import Severity
 
@@ -79,12 +80,6 @@ def report_markdown(
         markdown_table("Every error", ("deployment", "error", "runs"), by_error),
     ]
     return "\n\n".join(["\n".join(intro), *sections])
-
-
-def markdown_table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows] or ["none"]
-    return "\n".join(lines)
 
 
 def _cell(text: str) -> str:
