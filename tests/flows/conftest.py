@@ -20,6 +20,7 @@ from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+from tests.monitoring.conftest import WebhookServer, webhook_server  # noqa: F401 -- the digest tests' receiver
 from tests.prefect_server import PrefectTestServer
 from workflows import prefect_api
 
