@@ -73,6 +73,14 @@ def acknowledge_batch(url: str, stream_name: str, group: str, message_ids: list[
     return stream.acknowledge(stream.connect(url), stream_name, group, message_ids)
 
 
+@task(**RETRY_POLICY)
+def forget_consumers(url: str, stream_name: str, group: str, consumer: str, min_idle_seconds: float) -> int:
+    """This run's consumer, and consumers of earlier runs idle that long, leave the group once they hold nothing."""
+    client = stream.connect(url)
+    others = stream.forget_idle_consumers(client, stream_name, group, consumer, int(min_idle_seconds * 1000))
+    return len(others) + stream.forget_consumer_if_done(client, stream_name, group, consumer)
+
+
 def consume(
     url: str, consumer: str, batch_size: int, max_batches: int, reclaim_idle_seconds: float, drill_failures: int = 0,
     step: Callable[[Any], Callable[..., Any]] = lambda t: t,
@@ -97,6 +105,7 @@ def consume(
         totals["rejected"] += len(stored.rejected)
         totals["batches"] += 1
         batch = []
+    totals["consumers_forgotten"] = step(forget_consumers)(url, name, group, consumer, reclaim_idle_seconds)
     return totals
 
 

@@ -71,6 +71,28 @@ def acknowledge(client: redis.Redis, stream: str, group: str, message_ids: list[
     return int(client.xack(stream, group, *message_ids)) if message_ids else 0
 
 
+def forget_idle_consumers(client: redis.Redis, stream: str, group: str, keep: str, min_idle_ms: int) -> list[str]:
+    """Remove the group's consumers that hold no pending entries and have been idle for `min_idle_ms` (every run is
+    a consumer of its own: without this the group would collect one per run). A consumer with pending entries is
+    kept: removing it would drop them unacknowledged. `keep` (the running consumer) is left alone."""
+    forgotten = []
+    for consumer in client.xinfo_consumers(stream, group):
+        name = consumer["name"]
+        if name != keep and consumer["pending"] == 0 and consumer["idle"] >= min_idle_ms:
+            client.xgroup_delconsumer(stream, group, name)
+            forgotten.append(name)
+    return forgotten
+
+
+def forget_consumer_if_done(client: redis.Redis, stream: str, group: str, consumer: str) -> bool:
+    """Remove `consumer` from the group when it holds no pending entries (all it read was acknowledged)."""
+    holding = client.xpending_range(stream, group, min="-", max="+", count=1, consumername=consumer)
+    if holding:
+        return False
+    client.xgroup_delconsumer(stream, group, consumer)
+    return True
+
+
 def pending_count(client: redis.Redis, stream: str, group: str) -> int:
     return int(client.xpending(stream, group)["pending"])
 

@@ -34,6 +34,8 @@ def test_incremental_flow_stores_and_acknowledges_every_new_entry(in_process_pre
     assert (totals["read"], totals["stored"], totals["acknowledged"]) == (25, 25, 25)
     assert StreamRecord.objects.filter(stream=settings.STREAM_NAME).count() == 25
     assert redis_stream.xpending(settings.STREAM_NAME, settings.STREAM_CONSUMER_GROUP)["pending"] == 0
+    # The run's consumer acknowledged everything it read, so it left the group (one per run would pile up).
+    assert redis_stream.xinfo_consumers(settings.STREAM_NAME, settings.STREAM_CONSUMER_GROUP) == []
 
 
 def test_entries_a_killed_consumer_left_pending_are_reclaimed_stored_and_acknowledged(
@@ -55,6 +57,8 @@ def test_entries_a_killed_consumer_left_pending_are_reclaimed_stored_and_acknowl
     assert (totals["reclaimed"], totals["read"], totals["stored"], totals["acknowledged"]) == (7, 3, 10, 10)
     assert StreamRecord.objects.filter(stream=settings.STREAM_NAME).count() == 10
     assert redis_stream.xpending(*group)["pending"] == 0
+    assert totals["consumers_forgotten"] == 2  # the dead consumer, emptied by the reclaim, and the survivor
+    assert redis_stream.xinfo_consumers(*group) == []
 
 
 def test_an_entry_delivered_again_after_it_was_stored_is_stored_once(in_process_prefect, redis_stream, settings):
@@ -97,7 +101,10 @@ def test_a_run_that_fails_for_good_raises_a_critical_alert(in_process_prefect, r
     alert = Alert.objects.get(rule=FLOW_FAILED_RULE, subject="flow:stream_incremental")
     assert (alert.severity, alert.status) == ("critical", "firing")
     assert "drill: store attempt 4" in alert.message
-    assert redis_stream.xpending(settings.STREAM_NAME, settings.STREAM_CONSUMER_GROUP)["pending"] == 3  # not acked
+    group = (settings.STREAM_NAME, settings.STREAM_CONSUMER_GROUP)
+    assert redis_stream.xpending(*group)["pending"] == 3  # never acknowledged
+    # The failed run's consumer keeps its pending entries for the next run to reclaim.
+    assert [c["pending"] for c in redis_stream.xinfo_consumers(*group)] == [3]
 
 
 def test_full_analysis_runs_its_steps_in_order_stores_metrics_and_alerts_on_a_hot_source(
