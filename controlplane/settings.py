@@ -246,6 +246,10 @@ GRAPHQL_MAX_BULK_ITEMS = env.int("GRAPHQL_MAX_BULK_ITEMS", default=1000)
 # A bulk operation of at most this many items runs within the request; a larger one becomes a background job
 # (`workflows.BulkOperation`) whose id is returned at once, so no request outlives the web worker's timeout.
 BULK_SYNC_MAX_ITEMS = env.int("BULK_SYNC_MAX_ITEMS", default=100)
+# Work stored for a worker but still unsent this long — a bulk job, a notification delivery: the broker was down when
+# it was stored — is sent to the workers again by beat; also the interval of those beat sweeps. Sending twice is
+# harmless: a worker claims each piece of work once.
+REQUEUE_SECONDS = env.int("REQUEUE_SECONDS", default=60)
 # Prefect calls a bulk operation keeps in flight at once (threads sharing the process's Prefect client).
 BULK_CONCURRENCY = env.int("BULK_CONCURRENCY", default=8)
 # Per API token, session user or anonymous address, per minute; 0 turns a budget off (controlplane/api/rate_limit.py).
@@ -285,6 +289,9 @@ STREAM_CONSUMER_GROUP = env.str("STREAM_CONSUMER_GROUP", default="controlplane")
 MONITORING_SAMPLE_SECONDS = env.int("MONITORING_SAMPLE_SECONDS", default=15)
 # Raw samples older than this are pruned daily, in batches.
 MONITORING_SAMPLE_RETENTION_HOURS = env.int("MONITORING_SAMPLE_RETENTION_HOURS", default=48)
+# Per-minute and per-hour roll-ups of the samples are kept this long (pruned daily, in batches).
+MONITORING_MINUTE_RETENTION_DAYS = env.int("MONITORING_MINUTE_RETENTION_DAYS", default=14)
+MONITORING_HOUR_RETENTION_DAYS = env.int("MONITORING_HOUR_RETENTION_DAYS", default=365)
 # Paths whose file systems are sampled (each reported under its mount point); default: the data directory's.
 MONITORED_DISKS = env.list("MONITORED_DISKS", default=[str(VAR_DIR)])
 # An open, unacknowledged alert is notified again after this many seconds.

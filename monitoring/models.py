@@ -40,6 +40,32 @@ class SystemSample(models.Model):
         return f"{self.host} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
 
 
+class Resolution(models.TextChoices):
+    MINUTE = "minute"
+    HOUR = "hour"
+
+
+class SampleRollup(models.Model):
+    """The samples of one host over one minute or hour (monitoring/rollups.py): for each gauge its mean and peak,
+    `{"cpu_percent": [mean, peak], …, "disk_percent": {mount: [mean, peak]}}`. Kept longer than raw samples, so a
+    week's or a year's chart reads hundreds of rows, not tens of thousands."""
+
+    resolution = models.CharField(max_length=10, choices=Resolution.choices)
+    host = models.CharField(max_length=255)
+    bucket = models.DateTimeField(help_text="start of the minute or hour (UTC)")
+    samples = models.PositiveIntegerField(help_text="raw samples summarised")
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-bucket"]
+        constraints = [
+            models.UniqueConstraint(fields=["resolution", "host", "bucket"], name="rollup_unique_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} {self.resolution} {self.bucket:%Y-%m-%d %H:%M}"
+
+
 class ComponentStatus(models.TextChoices):
     OK = "ok"
     DEGRADED = "degraded"

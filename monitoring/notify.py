@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,8 @@ from monitoring.models import (
     NotificationChannel,
     Severity,
 )
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Signature"
 TEST_MESSAGE = "Test notification from the Prefect control plane: this channel works."
@@ -81,11 +84,31 @@ def notify_alert(alert: Alert, now: datetime | None = None) -> list[Delivery]:
     return deliveries
 
 
-def dispatch(deliveries: list[Delivery]) -> None:
+def dispatch(deliveries: list[Delivery]) -> list[int]:
+    """Send each delivery to the workers; returns the ids sent. A broker that cannot be reached leaves the rest
+    pending (one warning): beat's `redispatch_stalled_deliveries` sends them once it is back."""
     from monitoring.tasks import deliver_notification  # the task module imports this one
 
+    sent: list[int] = []
     for delivery in deliveries:
-        deliver_notification.delay(delivery.pk)
+        try:
+            deliver_notification.delay(delivery.pk)
+        except Exception as exc:  # kombu's errors differ by transport; every one means "not sent"
+            unsent = [d.pk for d in deliveries if d.pk not in sent]
+            logger.warning(
+                "deliveries %s stay pending: the broker is unreachable (%s: %s); they are sent again within %s s of "
+                "the broker's return", unsent, type(exc).__name__, exc, settings.REQUEUE_SECONDS,
+            )  # fmt: skip
+            break
+        sent.append(delivery.pk)
+    return sent
+
+
+def redispatch_stalled_deliveries(now: datetime | None = None) -> list[int]:
+    """Send again the deliveries never attempted `REQUEUE_SECONDS` after they were stored; returns the ids sent."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.REQUEUE_SECONDS)
+    stalled = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0, created_at__lte=cutoff)
+    return dispatch(list(stalled.only("pk")))
 
 
 def alert_text(alert: Alert | None) -> str:
@@ -156,7 +179,8 @@ def send_message(channel: NotificationChannel, subject: str, text: str, payload:
 def deliver(delivery: Delivery, *, final_attempt: bool) -> None:
     """One attempt at a delivery, recorded on its row. A failure raises `NotificationFailed` (so the task retries)
     unless this was the last attempt, which marks the delivery failed."""
-    delivery.attempts += 1
+    if not _claim_attempt(delivery):
+        return
     try:
         delivery.response_code = send(delivery.channel, delivery.alert)
     except NotificationFailed as exc:
@@ -168,3 +192,13 @@ def deliver(delivery: Delivery, *, final_attempt: bool) -> None:
         return
     delivery.status, delivery.sent_at, delivery.error = DeliveryStatus.SENT, timezone.now(), ""
     delivery.save(update_fields=["attempts", "response_code", "status", "sent_at", "error"])
+
+
+def _claim_attempt(delivery: Delivery) -> bool:
+    """Take the delivery's next attempt, unless it was sent already or another worker holds this attempt (a delivery
+    sent twice to the workers — beat's re-send of one a slow worker had not yet picked up — notifies once)."""
+    claimed = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts).update(
+        attempts=delivery.attempts + 1
+    )
+    delivery.attempts += 1
+    return bool(claimed)

@@ -1,5 +1,5 @@
 """Celery tasks of monitoring: thin wrappers over sampling, checks, evaluation, the failed-run scan, pruning and
-notification delivery. Scheduled by django-celery-beat (migration 0002, editable in the admin)."""
+notification delivery. Scheduled by django-celery-beat (migrations 0002 and 0003, editable in the admin)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from monitoring import components, evaluation, notify, sampling, services
+from monitoring import components, evaluation, notify, rollups, sampling, services
 from monitoring.models import Delivery
 
 MAX_DELIVERY_RETRIES = 5
@@ -15,13 +15,15 @@ MAX_DELIVERY_RETRIES = 5
 
 @shared_task(name="monitoring.sample_host", ignore_result=True)
 def sample_host() -> dict[str, Any]:
-    """Beat's tick: note it (the beat heartbeat), sample the host, evaluate the system thresholds."""
+    """Beat's tick: note it (the beat heartbeat), sample the host, roll up its finished minutes and hours, evaluate
+    the system thresholds."""
     components.record_beat_heartbeat()
     sample = sampling.take_sample()
     if sample is None:
         return {"sampled": False}
+    rolled = rollups.roll_up(sample.host, sample.taken_at)
     alerts = evaluation.evaluate_samples()
-    return {"sampled": True, "notified": len(alerts)}
+    return {"sampled": True, "rolled_up": rolled, "notified": len(alerts)}
 
 
 @shared_task(name="monitoring.check_components", ignore_result=True)
@@ -42,7 +44,7 @@ def alert_on_failed_runs() -> int:
 
 @shared_task(name="monitoring.prune_samples", ignore_result=True)
 def prune_samples() -> int:
-    return sampling.prune_samples()
+    return sampling.prune_samples() + rollups.prune_rollups()
 
 
 @shared_task(
@@ -58,3 +60,9 @@ def prune_samples() -> int:
 def deliver_notification(self: Any, delivery_id: int) -> None:
     delivery = Delivery.objects.select_related("channel", "alert__flow_run__deployment__flow").get(pk=delivery_id)
     notify.deliver(delivery, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(name="monitoring.redispatch_stalled_deliveries", ignore_result=True)
+def redispatch_stalled_deliveries() -> list[int]:
+    """Beat's sweep for deliveries stored while the broker was down (every `REQUEUE_SECONDS`, migration 0003)."""
+    return notify.redispatch_stalled_deliveries()

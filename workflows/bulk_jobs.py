@@ -9,8 +9,10 @@ Items are resolved (ids and names to mirror rows) when submitted; one that names
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -82,10 +84,31 @@ def _user_of(actor: Actor) -> Any:
     return actor.user if actor.user is not None and actor.user.is_authenticated else None
 
 
-def _enqueue(operation_id: int) -> None:
+def _enqueue(operation_id: int) -> bool:
+    """Send the job to the workers. A broker that cannot be reached leaves it queued (stored, answered to the caller):
+    beat's `requeue_stalled_operations` sends it again once the broker is back."""
     from workflows.tasks import run_bulk_operation
 
-    run_bulk_operation.delay(operation_id)
+    try:
+        run_bulk_operation.delay(operation_id)
+    except Exception as exc:  # kombu's errors differ by transport; every one means "not sent"
+        logger.warning(
+            "bulk operation %s stays queued: the broker is unreachable (%s: %s); it is sent again within %s s of "
+            "the broker's return", operation_id, type(exc).__name__, exc, settings.REQUEUE_SECONDS,
+        )  # fmt: skip
+        return False
+    return True
+
+
+def requeue_stalled_operations(now: datetime | None = None) -> list[int]:
+    """Send again every job still queued `REQUEUE_SECONDS` after it was stored; returns their ids. A job runs
+    once however often it is sent: its worker claims it by moving it from queued to running."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.REQUEUE_SECONDS)
+    stalled = BulkOperation.objects.filter(status=BulkOperation.Status.QUEUED, created_at__lte=cutoff)
+    sent = [operation_id for operation_id in stalled.values_list("pk", flat=True) if _enqueue(operation_id)]
+    if sent:
+        logger.info("sent %d stalled bulk operation(s) to the workers again: %s", len(sent), sent)
+    return sent
 
 
 # --- Running ------------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from workflows import prefect_api
 from workflows.mirror import parse_time, state_change_row, write_flow_runs
 from workflows.models import Flow, FlowRun, FlowRunStateChange, SyncStatus
 from workflows.references import upsert_deployments, upsert_flows
+from workflows.signals import runs_mirrored
 from workflows.sync import sync_flow_runs
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,14 @@ def apply_flow_run_events(events: list[JSON]) -> int:
     payloads = _read_runs_as_new_as(events)
     written = write_flow_runs(payloads, with_history=False)
     _record_transitions(events)
+    _announce(payloads)
     return len(written.written)
+
+
+def _announce(payloads: list[JSON]) -> None:
+    for receiver, outcome in runs_mirrored.send_robust(sender=apply_flow_run_events, runs=payloads):
+        if isinstance(outcome, Exception):
+            logger.error("%s failed on mirrored runs: %s", getattr(receiver, "__qualname__", receiver), outcome)
 
 
 def _read_runs_as_new_as(events: list[JSON]) -> list[JSON]:

@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers that call `workflows.sync` / `workflows.retention` / `workflows.bulk_jobs`.
 
-The sync and pruning are scheduled by django-celery-beat (PeriodicTasks created by migration 0002, editable in the
-admin); a bulk operation is queued by `workflows.bulk_jobs.submit_bulk_operation`.
+The sync, pruning and the stalled-job sweep are scheduled by django-celery-beat (PeriodicTasks created by migrations
+0002 and 0011, editable in the admin); a bulk operation is queued by `workflows.bulk_jobs.submit_bulk_operation`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 SYNC_TASK = "workflows.sync_prefect_mirror"
 PRUNE_TASK = "workflows.prune_mirrored_runs"
 BULK_TASK = "workflows.run_bulk_operation"
+REQUEUE_TASK = "workflows.requeue_stalled_bulk_operations"
 
 
 @shared_task(name=SYNC_TASK, ignore_result=True)
@@ -43,3 +44,9 @@ def prune_mirrored_runs() -> int:
 def run_bulk_operation(operation_id: int) -> None:
     """Run one queued bulk operation (progress and per-item results are saved on it as it goes)."""
     bulk_jobs.run_bulk_operation(operation_id)
+
+
+@shared_task(name=REQUEUE_TASK, ignore_result=True)
+def requeue_stalled_bulk_operations() -> list[int]:
+    """Beat's sweep for jobs stored while the broker was down (every `REQUEUE_SECONDS`, migration 0011)."""
+    return bulk_jobs.requeue_stalled_operations()

@@ -19,6 +19,7 @@ from monitoring.graphql.types import (
     AlertNode,
     ComponentHealthType,
     MetricPoint,
+    MetricResolution,
     MetricSeries,
     NotificationChannelNode,
     RunHealthReport,
@@ -28,8 +29,9 @@ from monitoring.graphql.types import (
     view_perm,
 )
 from monitoring.metrics import SAMPLE_GAUGES
-from monitoring.models import OPEN_STATUSES, Alert, ComponentHealth, NotificationChannel, Severity, SystemSample
+from monitoring.models import OPEN_STATUSES, Alert, ComponentHealth, NotificationChannel, Severity
 from monitoring.models import Threshold as ThresholdModel
+from monitoring.rollups import metric_series
 from monitoring.run_health import run_health
 from monitoring.sampling import latest_samples
 from workflows.models import Deployment
@@ -87,25 +89,28 @@ class MonitoringQuery:
 
     @strawberry_django.field(
         extensions=[view_perm("systemsample")],
-        description=f"A host metric over the last `range` seconds, per host (at most {MAX_POINTS_PER_HOST} points).",
+        description=f"A host metric over the last `range` seconds, per host (the newest {MAX_POINTS_PER_HOST} points"
+        " at most). AUTO resolution: raw samples up to 3 h, per-minute roll-ups up to a day, per-hour beyond.",
     )
     def metrics(
         self,
         metric: SampleMetric,  # type: ignore[valid-type]
         range_seconds: Annotated[int, strawberry.argument(name="range")] = 3600,
         host: str | None = None,
+        resolution: MetricResolution = MetricResolution.AUTO,
     ) -> list[MetricSeries]:
         attribute = metric.value
         since = timezone.now() - timedelta(seconds=max(1, range_seconds))
-        samples = SystemSample.objects.filter(taken_at__gte=since)
-        if host:
-            samples = samples.filter(host=host)
-        series: dict[str, list[MetricPoint]] = {}
-        for sample_host, at, value in samples.order_by("host", "-taken_at").values_list("host", "taken_at", attribute):
-            points = series.setdefault(sample_host, [])
-            if len(points) < MAX_POINTS_PER_HOST:
-                points.append(MetricPoint(at=at, value=float(value)))
-        return [MetricSeries(host=h, metric=attribute, points=points[::-1]) for h, points in sorted(series.items())]
+        used, series = metric_series(attribute, since, host, resolution.value, MAX_POINTS_PER_HOST)
+        return [
+            MetricSeries(
+                host=name,
+                metric=attribute,
+                resolution=MetricResolution(used),
+                points=[MetricPoint(at=at, value=mean, peak=peak) for at, mean, peak in points],
+            )
+            for name, points in series.items()
+        ]
 
     @strawberry_django.field(
         extensions=[HasPerm("workflows.view_flowrun", fail_silently=False)],

@@ -3,6 +3,7 @@ channel's URL and secret are never exposed: only the masked target and whether a
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import strawberry
@@ -61,16 +62,26 @@ class SystemHealth:
     open_warning_alerts: int
 
 
+@strawberry.enum(description="Raw samples, or their per-minute / per-hour roll-ups (mean and peak).")
+class MetricResolution(enum.Enum):
+    AUTO = "auto"
+    RAW = "raw"
+    MINUTE = "minute"
+    HOUR = "hour"
+
+
 @strawberry.type
 class MetricPoint:
-    at: datetime
-    value: float
+    at: datetime = strawberry.field(description="The sample's time, or the start of the roll-up's minute or hour.")
+    value: float = strawberry.field(description="The sample's value, or the mean over the roll-up's bucket.")
+    peak: float = strawberry.field(description="The greatest sample in the bucket (a raw sample: its value).")
 
 
 @strawberry.type(description="One host's samples of a metric, oldest first.")
 class MetricSeries:
     host: str
     metric: str
+    resolution: MetricResolution = strawberry.field(description="The resolution used (never AUTO).")
     points: list[MetricPoint]
 
 

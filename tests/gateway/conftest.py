@@ -5,12 +5,8 @@ the admin login as each role. The gateway's audit log and mirror are read straig
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from controlplane.devstack.processes import ManagedProcess, free_port
-from tests.prefect_helpers import REPO_ROOT
+from tests.processes import manage, start_uvicorn
 
 PASSWORD = "gateway-Password-for-tests"
 ROLES = ("viewer", "operator", "admin", "auditor")
@@ -37,38 +32,6 @@ for role in {ROLES!r}:
     tokens[role] = create_api_token(Actor.system(), user, "gateway-tests")[1]
 print(json.dumps(tokens))
 """
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
-def start_uvicorn(name: str, env: dict[str, str], home: Path) -> tuple[ManagedProcess, str]:
-    """`controlplane.asgi` under uvicorn on a free loopback port, as `make run` serves it; returns once it answers."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "controlplane.asgi:application", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1", "--no-access-log"]
-    process = ManagedProcess(name, command, env, log_file=home / f"{name}.log", cwd=REPO_ROOT).start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.is_alive(), f"uvicorn exited; see {home / f'{name}.log'}"
-        try:
-            httpx.get(f"{url}/admin/login/", timeout=2)
-            return process, url
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.stop()
-    raise AssertionError(f"uvicorn did not answer at {url} within 90s")
 
 
 def login(url: str, role: str) -> httpx.Client:

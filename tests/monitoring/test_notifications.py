@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.utils import timezone
 
 from monitoring import notify
 from monitoring.models import Delivery
@@ -76,3 +79,32 @@ def test_a_failing_endpoint_is_retried_then_the_delivery_is_marked_failed(webhoo
 def test_the_masked_target_never_shows_the_url_path_or_secret():
     channel = NotificationChannelFactory(kind="slack", target="https://hooks.slack.com/services/T0/B0/XYZ")
     assert notify.masked_target(channel) == "https://hooks.slack.com/••••••••"
+
+
+def test_deliveries_stored_while_the_broker_is_down_are_sent_by_the_sweep_once(webhook_server, monkeypatch, caplog):
+    """The broker refusing the send (what kombu raises for a broker that is down) leaves the deliveries pending with
+    one warning; beat's sweep sends them once the broker is back, and a delivery sent to the workers twice notifies
+    once. tests/workflows/test_broker_outage.py proves the same path with a real redis-server."""
+    from kombu.exceptions import OperationalError
+
+    from monitoring import tasks
+
+    NotificationChannelFactory(target=webhook_server.url)
+    NotificationChannelFactory(target=webhook_server.url)
+    down = OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    with monkeypatch.context() as broker_down:
+        broker_down.setattr(tasks.deliver_notification, "delay", lambda *args: (_ for _ in ()).throw(down))
+        deliveries = notify.notify_alert(AlertFactory(message="disk on db-1: 97"))
+    assert "stay pending: the broker is unreachable" in caplog.text
+    assert webhook_server.received == []
+
+    assert notify.redispatch_stalled_deliveries() == []  # not yet REQUEUE_SECONDS old
+    Delivery.objects.update(created_at=timezone.now() - timedelta(seconds=settings.REQUEUE_SECONDS + 1))
+    assert sorted(notify.redispatch_stalled_deliveries()) == sorted(d.pk for d in deliveries)
+    assert len(webhook_server.received) == 2
+    assert set(Delivery.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+    for delivery in deliveries:  # a second copy of each task, delivered late: nothing is sent again
+        tasks.deliver_notification.delay(delivery.pk)
+    assert len(webhook_server.received) == 2
+    assert notify.redispatch_stalled_deliveries() == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ import pytest
 from controlplane.devstack.processes import ManagedProcess, free_port
 from flows.serve import ETL_DEPLOYMENT
 from tests.prefect_helpers import REPO_ROOT
+from tests.processes import manage, wait_for_http
 
 pytestmark = pytest.mark.prefect
 
@@ -55,26 +55,6 @@ class RunningApi:
         )
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
-def _wait_for_http(url: str, process: ManagedProcess, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.is_alive(), "gunicorn exited"
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
-
-
 @pytest.fixture(scope="module")
 def api(prefect_server, served_flows) -> Iterator[RunningApi]:
     home = Path(tempfile.mkdtemp(prefix="cp-graphql-e2e-"))
@@ -88,8 +68,8 @@ def api(prefect_server, served_flows) -> Iterator[RunningApi]:
         "DEBUG": "false",
     }
     full_env = {**os.environ, **env}
-    _manage(full_env, "migrate", "--noinput")
-    tokens = json.loads(_manage(full_env, "shell", "-c", SEED_SCRIPT).strip().splitlines()[-1])
+    manage(full_env, "migrate", "--noinput")
+    tokens = json.loads(manage(full_env, "shell", "-c", SEED_SCRIPT).strip().splitlines()[-1])
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "controlplane.wsgi",
@@ -102,7 +82,7 @@ def api(prefect_server, served_flows) -> Iterator[RunningApi]:
     ]
     web = ManagedProcess("gunicorn-e2e", command, env, log_file=home / "gunicorn.log", cwd=REPO_ROOT).start()
     try:
-        _wait_for_http(f"http://127.0.0.1:{port}/admin/login/", web)
+        wait_for_http(f"http://127.0.0.1:{port}/admin/login/", web)
         yield RunningApi(url=f"http://127.0.0.1:{port}", tokens=tokens)
     finally:
         web.stop()

@@ -10,15 +10,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from django.conf import settings
 
 from controlplane.devstack.processes import ManagedProcess, free_port
+from tests.processes import manage, poll, start_celery
 
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 QUERY = {"query": "{ me { username } }"}
@@ -74,37 +75,14 @@ def _env(cluster: PrivateCluster, var_dir: Path) -> dict[str, str]:
     return {"DATABASE_URL": cluster.url, "VAR_DIR": str(var_dir), "CELERY_BROKER_URL": "memory://"}
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 def _ask(base: str, token: str) -> httpx.Response:
     return httpx.post(f"{base}/graphql/", json=QUERY, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def _poll(condition, timeout: float = 90, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
-
-
 def test_requests_fail_cleanly_while_postgres_is_down_and_succeed_after_it_returns(cluster, tmp_path):
     env = _env(cluster, tmp_path / "var")
-    _manage(env, "migrate", "--verbosity", "0")
-    token = _manage(env, "shell", "-c", CREATE_TOKEN).strip().splitlines()[-1]
+    manage(env, "migrate", "--verbosity", "0")
+    token = manage(env, "shell", "-c", CREATE_TOKEN).strip().splitlines()[-1]
     port = free_port()
     web = ManagedProcess(
         "web",
@@ -116,7 +94,7 @@ def test_requests_fail_cleanly_while_postgres_is_down_and_succeed_after_it_retur
     ).start()  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        first = _poll(lambda: _safe_ask(base, token))
+        first = poll(lambda: _safe_ask(base, token))
         assert first.status_code == 200 and first.json()["data"]["me"]["username"] == "outage"
 
         cluster.stop()
@@ -127,7 +105,7 @@ def test_requests_fail_cleanly_while_postgres_is_down_and_succeed_after_it_retur
         assert web.is_alive()
 
         cluster.start()
-        after = _poll(lambda: (answer := _safe_ask(base, token)) is not None and answer.status_code == 200 and answer)
+        after = poll(lambda: (answer := _safe_ask(base, token)) is not None and answer.status_code == 200 and answer)
         assert after.json()["data"]["me"]["username"] == "outage"
         log = (tmp_path / "web.log").read_text()
         assert "database unavailable while serving /graphql/" in log
@@ -152,3 +130,32 @@ user = get_user_model().objects.create_user("outage", password="x-long-password-
 user.groups.add(Group.objects.get(name="viewer"))
 print(create_api_token(Actor.for_user(user), user, "outage")[1])
 """
+
+
+def _samples(cluster: PrivateCluster) -> int:
+    with psycopg.connect(cluster.url, connect_timeout=5) as connection:
+        return connection.execute("SELECT count(*) FROM monitoring_systemsample").fetchone()[0]
+
+
+def test_the_worker_and_beat_outlive_a_postgres_restart_and_carry_on(cluster, tmp_path):
+    """Beat (its schedule in the database) and a worker under a PostgreSQL restart: both stay up, and beat's
+    tasks run again once the database is back — the worker's connections are not stuck on the dead server."""
+    env = {**_env(cluster, tmp_path / "var"), "CELERY_BROKER_URL": "filesystem://", "MONITORING_SAMPLE_SECONDS": "2"}
+    manage(env, "migrate", "--verbosity", "0")  # the sampling schedule: every 2 s
+    worker = start_celery("worker", env, tmp_path, "worker", "-P", "solo", "-l", "INFO")
+    beat = start_celery("beat", env, tmp_path, "beat", "-l", "INFO")
+    try:
+        poll(lambda: _samples(cluster) >= 2, timeout=120, wanted="samples before the outage")
+
+        cluster.stop()
+        beat_log = tmp_path / "beat.log"
+        poll(lambda: "Database gave error" in beat_log.read_text(), timeout=60, wanted="beat meeting the outage")
+        assert worker.is_alive() and beat.is_alive()
+        cluster.start()
+
+        after_restart = _samples(cluster)
+        poll(lambda: _samples(cluster) >= after_restart + 2, timeout=120, wanted="samples after the restart")
+        assert worker.is_alive() and beat.is_alive()
+    finally:
+        beat.stop()
+        worker.stop()
