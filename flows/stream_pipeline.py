@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import task_run
+from prefect.runtime import flow_run, task_run
 from prefect.states import Completed, State
 from prefect.tasks import exponential_backoff
 
@@ -50,9 +50,13 @@ class TransientStoreError(RuntimeError):
 def claim_stale_entries(
     url: str, stream_name: str, group: str, consumer: str, min_idle_seconds: float, limit: int
 ) -> list[StreamEntry]:
+    """This consumer's own unacknowledged entries (a retried run), then entries other consumers left pending."""
     client = stream.connect(url)
     stream.ensure_group(client, stream_name, group)
-    return stream.reclaim_stale(client, stream_name, group, consumer, int(min_idle_seconds * 1000), limit)
+    own = stream.read_own_pending(client, stream_name, group, consumer, limit)
+    stale = stream.reclaim_stale(client, stream_name, group, consumer, int(min_idle_seconds * 1000), limit)
+    unique = {entry.message_id: entry for entry in [*own, *stale]}
+    return list(unique.values())[:limit]
 
 
 @task(**RETRY_POLICY)
@@ -63,7 +67,7 @@ def read_new_entries(url: str, stream_name: str, group: str, consumer: str, coun
 @task(**RETRY_POLICY)
 def store_batch(stream_name: str, entries: list[StreamEntry], drill_failures: int = 0) -> services.StoredBatch:
     attempt = task_run.run_count
-    if attempt <= drill_failures:
+    if flow_run.run_count <= 1 and attempt <= drill_failures:  # the drill's failures are over once the flow retries
         raise TransientStoreError(f"drill: store attempt {attempt} of {drill_failures} failing on purpose")
     return services.store_entries(stream_name, entries)
 
@@ -130,7 +134,8 @@ def stream_incremental(
     """Consume new entries of the stream into the StreamRecord table (at most `max_batches` of `batch_size`).
 
     `consumer` names this reader in the group (default: host and process id). `drill_transient_failures` makes the
-    first that many attempts at storing the first batch fail, to exercise the retries (at most 3)."""
+    first that many attempts at storing the first batch fail (in the run's first attempt only), to exercise the
+    task's retries (3) and, beyond them, the flow's retry."""
     url = settings.STREAM_REDIS_URL
     if not url:
         return _skipped()

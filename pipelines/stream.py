@@ -61,6 +61,13 @@ def reclaim_stale(
     return entries
 
 
+def read_own_pending(client: redis.Redis, stream: str, group: str, consumer: str, count: int) -> list[StreamEntry]:
+    """Entries delivered to `consumer` and not yet acknowledged (`XREADGROUP … 0`): what a failed attempt of the same
+    run read before it retries."""
+    answer = client.xreadgroup(group, consumer, {stream: "0"}, count=count)
+    return [StreamEntry(message_id, dict(fields)) for _, messages in answer or [] for message_id, fields in messages]
+
+
 def read_new(client: redis.Redis, stream: str, group: str, consumer: str, count: int) -> list[StreamEntry]:
     """Up to `count` entries never delivered to the group (`XREADGROUP … >`); they become pending for `consumer`."""
     answer = client.xreadgroup(group, consumer, {stream: ">"}, count=count)

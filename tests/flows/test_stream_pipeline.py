@@ -130,6 +130,18 @@ def test_full_analysis_runs_its_steps_in_order_stores_metrics_and_alerts_on_a_ho
         assert earlier["end_time"] <= later["start_time"], (earlier["name"], later["name"])
 
 
+def test_a_retried_run_takes_up_what_its_failed_attempt_read(in_process_prefect, redis_stream, settings):
+    call_command("feed_demo_stream", count=6, seed=7)
+
+    # The first attempt's store fails for good (4 failures > 3 retries); the flow's retry reads the same entries
+    # again as its own pending ones, long before another consumer could reclaim them (60 s idle).
+    state = stream_incremental.with_options(retry_delay_seconds=0)(drill_transient_failures=4, return_state=True)
+
+    assert state.is_completed(), state
+    assert StreamRecord.objects.filter(stream=settings.STREAM_NAME).count() == 6
+    assert redis_stream.xpending(settings.STREAM_NAME, settings.STREAM_CONSUMER_GROUP)["pending"] == 0
+
+
 @pytest.mark.parametrize("pipeline", [stream_incremental, stream_full_analysis])
 def test_without_a_redis_url_the_flows_finish_as_skipped(in_process_prefect, settings, pipeline):
     settings.STREAM_REDIS_URL = ""
