@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from flows.alerting import alert_on_failure
 from monitoring import notify
 from monitoring.digest import build_digest, digest_channels, digest_text
 from monitoring.models import NotificationChannel
@@ -40,7 +41,7 @@ def send_to_channel(channel: NotificationChannel, digest: dict[str, Any]) -> int
     return notify.send_message(channel, subject, digest_text(digest), {"text": digest_text(digest), "digest": digest})
 
 
-@flow(name="daily_digest")
+@flow(name="daily_digest", on_failure=[alert_on_failure])
 def daily_digest(days_ago: int = 1, channel: str = "") -> dict[str, Any]:
     """Send the digest of the UTC day `days_ago` days back (1: yesterday) to every enabled channel that takes all
     alerts (no filters), or only to the channel named `channel`."""

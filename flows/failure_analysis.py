@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.alerting import raise_alert
+from flows.alerting import alert_on_failure, raise_alert
 from flows.reports import markdown_table
 from monitoring import failure_analysis as analysis
 from monitoring.models import Severity
@@ -86,7 +86,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")[:200]
 
 
-@flow(name="failure_analysis")
+@flow(name="failure_analysis", on_failure=[alert_on_failure])
 def failure_analysis(
     window_hours: float = 24.0,
     failure_rate_threshold: float = 20.0,

@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.alerting import raise_alert
+from flows.alerting import alert_on_failure, raise_alert
 from monitoring import performance
 from monitoring.models import Severity
 
@@ -55,7 +55,7 @@ def table_rows(items: list[performance.DeploymentPerformance]) -> list[dict[str,
     ]
 
 
-@flow(name="performance_monitoring")
+@flow(name="performance_monitoring", on_failure=[alert_on_failure])
 def performance_monitoring(
     window_hours: float = 24.0, regression_percent: float = 50.0, min_runs: int = 5
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.alerting import raise_alert
+from flows.alerting import alert_on_failure, raise_alert
 from flows.reports import markdown_table
 from monitoring.disk_forecast import DiskForecast, forecast_disks
 from monitoring.models import Severity
@@ -54,7 +54,7 @@ def report_markdown(forecasts: list[DiskForecast], horizon_hours: float) -> str:
     return f"{intro}\n\n{markdown_table('Disks', header, rows)}"
 
 
-@flow(name="predictive_maintenance")
+@flow(name="predictive_maintenance", on_failure=[alert_on_failure])
 def predictive_maintenance(
     lookback_hours: float = 24.0, horizon_hours: float = 72.0, min_samples: int = 10
 ) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """`daily_digest`: yesterday's runs, failures, open alerts and health reach every general channel — Slack and a
-signed webhook (a local HTTP server records them) and e-mail (Django's test outbox); a filtered channel gets none."""
+signed webhook (a local HTTP server records them) and e-mail (Django's test outbox); a filtered channel gets none; an
+unreachable channel fails the run (and raises the flow-failed alert) once the others have it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from controlplane.devstack.processes import free_port
+from flows.alerting import FLOW_FAILED_RULE
 from flows.daily_digest import daily_digest
-from monitoring.models import ComponentHealth
+from monitoring.models import Alert, ComponentHealth
 from tests.factories import AlertFactory, DeploymentFactory, FlowRunFactory, NotificationChannelFactory
 
 pytestmark = pytest.mark.prefect
@@ -51,3 +54,15 @@ def test_yesterdays_digest_reaches_slack_the_signed_webhook_and_email(run_flow, 
     assert digest["health"]["components"] == {"broker": "down", "database": "ok"}
     (email,) = mail.outbox
     assert email.to == ["ops@example.com"] and email.subject.startswith("Control plane daily digest")
+
+
+def test_an_unreachable_channel_fails_the_run_after_the_others_got_the_digest(run_flow, webhook_server):
+    NotificationChannelFactory(name="dead hook", kind="webhook", target=f"http://127.0.0.1:{free_port()}/hook")
+    NotificationChannelFactory(name="slack", kind="slack", target=webhook_server.url)
+
+    _, run = run_flow(daily_digest)
+
+    assert run["state_type"] == "FAILED" and "dead hook" in run["state"]["message"], run["state"]
+    assert len(webhook_server.received) == 1  # Slack got it, once
+    alert = Alert.objects.get(rule=FLOW_FAILED_RULE, subject="flow:daily_digest")
+    assert alert.severity == "critical" and "could not be sent to dead hook" in alert.message
