@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "workflows",
     "monitoring",
     "gateway",
+    "pipelines",
     # After controlplane: the first app wins a management command name, and ours is `export_schema`.
     "strawberry_django",
 ]
@@ -276,6 +277,12 @@ GRAPHQL_MUTATION_TYPES = [
     "workflows.graphql.mutations.WorkflowsMutation",
     "monitoring.graphql.mutations.MonitoringMutation",
 ]
+
+# --- Stream pipeline (pipelines/, flows stream_incremental and stream_full_analysis) ---------------------------------
+# The Redis the pipeline's stream lives on (redis://host:port/db); empty: the stream flows finish as skipped.
+STREAM_REDIS_URL = env.str("STREAM_REDIS_URL", default="")
+STREAM_NAME = env.str("STREAM_NAME", default="demo:readings")
+STREAM_CONSUMER_GROUP = env.str("STREAM_CONSUMER_GROUP", default="controlplane")
 
 # --- Monitoring (monitoring/) ---------------------------------------------------------------------------------------
 # Seconds between host samples and component checks (the initial beat schedules; editable in the admin afterwards).

@@ -158,17 +158,23 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 def send(channel: NotificationChannel, alert: Alert | None) -> int | None:
     """Send one notification; returns the HTTP status (None for e-mail). Raises `NotificationFailed`."""
+    subject = "Control plane alert" if alert is None else f"[{alert.severity}] {alert.subject}"
+    return send_message(channel, subject, alert_text(alert), alert_payload(alert))
+
+
+def send_message(channel: NotificationChannel, subject: str, text: str, payload: dict[str, Any]) -> int | None:
+    """Send any message through a channel: e-mail gets `subject` and `text`, Slack `{"text": text}`, a generic
+    webhook `payload` as signed JSON. Returns the HTTP status (None for e-mail); raises `NotificationFailed`."""
     if channel.kind == ChannelKind.EMAIL:
         recipients = [address.strip() for address in channel.target.split(",") if address.strip()]
-        subject = "Control plane alert" if alert is None else f"[{alert.severity}] {alert.subject}"
         try:
-            send_mail(subject, alert_text(alert), settings.DEFAULT_FROM_EMAIL, recipients)
+            send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, recipients)
         except OSError as exc:
             raise NotificationFailed(f"{type(exc).__name__}: {exc}") from exc
         return None
     if channel.kind == ChannelKind.SLACK:
-        return _post(channel.target, json.dumps({"text": alert_text(alert)}).encode(), {})
-    body = json.dumps(alert_payload(alert), sort_keys=True).encode()
+        return _post(channel.target, json.dumps({"text": text}).encode(), {})
+    body = json.dumps(payload, sort_keys=True).encode()
     headers = {SIGNATURE_HEADER: sign(body, channel.secret)} if channel.secret else {}
     return _post(channel.target, body, headers)
 

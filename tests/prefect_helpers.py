@@ -32,7 +32,9 @@ def start_flow_server(server: PrefectTestServer) -> ManagedProcess:
     # Runs other tests left behind (a cancelled 60 s run the runner is still stopping) must never fill the runner's
     # slots and starve the next test's runs: a generous limit, as TEST_CONCURRENCY_CAP is for Prefect's own.
     env = {**server.client_env(), "PREFECT_RUNNER_POLL_FREQUENCY": "1", "HEALTH_CHECK_INTERVAL_SECONDS": "3600",
-           "SERVE_CONCURRENCY_LIMIT": str(TEST_CONCURRENCY_CAP)}  # fmt: skip
+           "SERVE_CONCURRENCY_LIMIT": str(TEST_CONCURRENCY_CAP),
+           # Only what the tests run: the rest of the catalogue's schedules would load the SQLite test server.
+           "FLOWS_SERVE_ONLY": f"{HEALTH_CHECK_DEPLOYMENT},{ETL_DEPLOYMENT}"}  # fmt: skip
     process = ManagedProcess(
         "serve", [sys.executable, "-m", "flows.serve"], env, log_file=server.home / "serve.log", cwd=REPO_ROOT
     ).start()

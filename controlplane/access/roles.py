@@ -30,6 +30,7 @@ READ = frozenset(
     {f"workflows.view_{model}" for model in _MIRROR_MODELS}
     | {"workflows.view_orchestrationconfig"}
     | {f"monitoring.view_{model}" for model in _MONITORING_MODELS}
+    | {"pipelines.view_streamrecord", "pipelines.view_streammetric"}
 )
 OPERATE = frozenset(
     {"workflows.trigger_run", "workflows.cancel_run", "workflows.retry_run"}
