@@ -130,3 +130,13 @@ def test_accounts_and_beat_internals_close_the_index():
     app_links = ("/admin/workflows/", "/admin/monitoring/", "/admin/auth/", "/admin/django_celery_beat/")
     positions = [page.index(f'href="{link}"') for link in app_links]
     assert positions == sorted(positions)
+
+
+def test_the_samples_list_opens_with_its_chart_and_alerts_show_badges(viewer_client):
+    SystemSampleFactory()
+    AlertFactory(severity="critical")
+    samples = viewer_client.get("/admin/monitoring/systemsample/").content.decode()
+    assert 'id="samples-chart"' in samples and "monitoring/samples.js" in samples
+    alerts = viewer_client.get("/admin/monitoring/alert/").content.decode()
+    assert '<span class="badge badge-critical">critical</span>' in alerts
+    assert '<span class="badge badge-firing">firing</span>' in alerts
