@@ -35,6 +35,9 @@ RANGES = {
 }
 DEFAULT_RANGE = "1h"
 LISTED = 8
+# Counts stop here (shown as "1000+"): a count reads every matching index entry and its row, and 90k late runs cost
+# ~150 ms at 1M mirrored runs (bench/RESULTS.md, "Dashboard"), while "over a thousand" says all an operator needs.
+COUNT_CAP = 1000
 RUN_ITEM_FIELDS = ("name", "state_name", "state_type", "start_time", "flow__name")
 
 
@@ -96,15 +99,24 @@ def _runs(now: datetime) -> dict[str, Any]:
     for bucket in per_hour:
         finished.update({outcome: bucket[outcome] for outcome in OUTCOMES})
     total = sum(finished.values())
-    listed = active.select_related("flow").only(*RUN_ITEM_FIELDS).order_by("-start_time")[:LISTED]
+    # By expected start (the `(state_type, -expected_start_time)` index), not start time: a descending scan of
+    # start_time meets every scheduled run's NULL first.
+    listed = active.select_related("flow").only(*RUN_ITEM_FIELDS).order_by("-expected_start_time")[:LISTED]
+    late = live.filter(state_type=StateType.SCHEDULED, expected_start_time__lt=late_before)
     return {
-        "active": active.count(),
+        "active": _capped_count(active),
         "active_items": [_run_item(run) for run in listed],
-        "late": live.filter(state_type=StateType.SCHEDULED, expected_start_time__lt=late_before).count(),
+        "late": _capped_count(late),
+        "count_cap": COUNT_CAP,
         "finished_24h": dict(finished),
         "success_rate_24h": round(100.0 * finished[StateType.COMPLETED] / total, 1) if total else None,
         "per_hour": per_hour,
     }
+
+
+def _capped_count(runs: Any) -> int:
+    """How many, up to `COUNT_CAP` + 1 (one more than the cap means "more than the cap")."""
+    return runs[: COUNT_CAP + 1].count()
 
 
 def _finished_per_hour(runs: Any, now: datetime) -> list[dict[str, Any]]:
@@ -138,7 +150,9 @@ def _run_item(run: FlowRun) -> dict[str, Any]:
 
 def _host(now: datetime, host_range: str) -> dict[str, Any]:
     window, trunc, merge = RANGES[host_range]
-    host = SystemSample.objects.order_by("-taken_at").values_list("host", flat=True).first()
+    # The newest row by id (the primary key's index; samples are written in time order), not by taken_at (no index
+    # of its own: `(host, -taken_at)` leads with the host).
+    host = SystemSample.objects.order_by("-pk").values_list("host", flat=True).first()
     if host is None:
         return {"name": None, "range": host_range, "points": []}
     rows = (

@@ -60,6 +60,15 @@ def test_dashboard_shows_active_and_late_runs(viewer_client):
     assert item["url"] == f"/admin/workflows/flowrun/{running.pk}/change/"
 
 
+def test_run_counts_stop_one_above_the_cap(viewer_client, monkeypatch):
+    monkeypatch.setattr("monitoring.dashboard.COUNT_CAP", 2)
+    for _ in range(4):
+        FlowRunFactory(state_type=StateType.SCHEDULED, start_time=None, end_time=None,
+                       expected_start_time=timezone.now() - timedelta(hours=1))  # fmt: skip
+    runs = _figures(viewer_client)["runs"]
+    assert (runs["late"], runs["count_cap"]) == (3, 2)  # shown as "2+"
+
+
 def test_dashboard_shows_health_components_and_open_alerts(viewer_client):
     now = timezone.now()
     ComponentHealth.objects.create(component="database", status="ok", since=now, checked_at=now)

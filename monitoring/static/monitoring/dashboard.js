@@ -67,8 +67,9 @@
     const critical = data.alerts.by_severity.critical || 0;
     text("dash-alerts", `${data.alerts.open}`, critical ? "bad" : data.alerts.open ? "warn" : "ok");
     $("dash-alerts-note").textContent = `${critical} critical, ${data.alerts.by_severity.warning || 0} warning`;
-    text("dash-active", `${data.runs.active}`, "");
-    $("dash-late").textContent = `${data.runs.late} late`;
+    const capped = (n) => (n > data.runs.count_cap ? `${data.runs.count_cap}+` : `${n}`);
+    text("dash-active", capped(data.runs.active), "");
+    $("dash-late").textContent = `${capped(data.runs.late)} late`;
     const rate = data.runs.success_rate_24h;
     text("dash-success", rate === null ? "–" : `${rate}%`, rate === null ? "" : rate >= 95 ? "ok" : rate >= 80 ? "warn" : "bad");
     const finished = Object.values(data.runs.finished_24h).reduce((a, b) => a + b, 0);
