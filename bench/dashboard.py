@@ -205,7 +205,10 @@ Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; {runs:,} mirrored ru
 
 The figures are a fixed number of queries (12, asserted in tests/monitoring/test_dashboard.py), each on an index:
 active runs by `(state_type, -expected_start_time)`, the 24 h of finished runs by `-end_time`, samples by
-`(host, -taken_at)` aggregated per minute or hour in SQL.
+`(host, -taken_at)` aggregated per minute or hour in SQL. The first version measured 231 to 568 ms p50 here: it
+counted all ~90k late runs (each index entry's row read for `deleted_in_prefect`) and listed running runs by
+`-start_time`, whose descending scan meets every scheduled run's NULL first; counts now stop at 1,000 ("1000+") and
+running runs are listed by expected start.
 {END}"""
 
 
