@@ -41,6 +41,7 @@ class RoleAwareAuthenticationForm(AdminAuthenticationForm):
 
 class ControlPlaneAdminSite(admin.AdminSite):
     site_header = "Prefect control plane"
+    site_url = None  # "/" only redirects here: no "View site" link
     site_title = "Control plane"
     index_title = "Operations"
     login_form = RoleAwareAuthenticationForm

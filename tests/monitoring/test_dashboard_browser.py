@@ -151,3 +151,31 @@ def test_a_viewer_sees_no_audit_activity_on_the_dashboard(browser, live_site):
         assert page.locator("#dash-activity-card").is_hidden()
     finally:
         page.context.close()
+
+
+@needs_chromium
+def test_the_samples_list_draws_its_chart_for_each_range(browser, live_site):
+    page = _signed_in(browser, live_site, "viewer", 1280)
+    try:
+        page.goto(f"{live_site.url}/admin/monitoring/systemsample/")
+        page.locator("#samples-chart svg path").first.wait_for()
+        page.get_by_role("button", name="24 h").click()
+        page.wait_for_function("document.querySelectorAll('#samples-chart svg path').length === 3")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "samples-1280.png")  # the chart and the top of the list
+    finally:
+        page.context.close()
+
+
+@needs_chromium
+def test_a_refused_viewer_sees_which_role_grants_the_action(browser, live_site):
+    page = _signed_in(browser, live_site, "viewer", 390)
+    try:
+        response = page.goto(f"{live_site.url}/admin/controlplane/auditevent/verify/")
+        assert response.status == 403
+        page.get_by_text("You are not allowed to do this").wait_for()
+        assert "controlplane.verify_auditevent" in page.content()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "refused-390.png", full_page=True)
+    finally:
+        page.context.close()

@@ -101,17 +101,19 @@
   }
 
   function renderLists(data) {
+    // Each row: what it is, a muted detail that takes the room left, a badge at the end.
     fill("dash-components", data.health.components, (c) =>
-      listItem([c.name, badge(c.status), muted(c.message || "")]), "no components checked yet");
+      listItem([c.name, muted(c.message || ""), badge(c.status)]), "no components checked yet");
     fill("dash-alert-list", data.alerts.items, (a) =>
-      listItem([badge(a.severity), link(a.subject, a.url), muted(`${a.status} · ${time(a.last_seen)}`)]), "no open alerts");
+      listItem([link(a.subject, a.url), muted(`${a.status} · ${time(a.last_seen)} · ${a.message}`), badge(a.severity)]),
+      "no open alerts");
     fill("dash-active-list", data.runs.active_items, (r) =>
       listItem([link(r.name, r.url), muted(r.flow), badge(r.state, r.state_type)]), "nothing running");
     const card = $("dash-activity-card");
     card.hidden = data.activity === null;
     if (data.activity !== null) {
       fill("dash-activity", data.activity, (e) =>
-        listItem([muted(time(e.at)), `${e.actor} · ${e.action}`, badge(e.outcome)]), "no activity yet");
+        listItem([`${e.actor} · ${e.action}`, muted(`${time(e.at)} ${e.target}`), badge(e.outcome)]), "no activity yet");
     }
   }
 
