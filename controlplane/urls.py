@@ -17,3 +17,5 @@ urlpatterns = [
 
 # A database outage answers 503 + Retry-After, not a 500 (controlplane/db/outage.py).
 handler500 = "controlplane.db.outage.server_error"
+# A refusal says which role grants the action (controlplane/access/refusals.py).
+handler403 = "controlplane.access.refusals.permission_denied"

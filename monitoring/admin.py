@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from controlplane.admin_display import badge
 from controlplane.admin_mixins import ReadOnlyAdminMixin, SavedThroughServiceMixin
 from controlplane.audit.actor import Actor
 from controlplane.exceptions import PermissionDeniedError, ServiceError
@@ -65,12 +66,25 @@ class SystemSampleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ComponentHealth)
 class ComponentHealthAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["component", "status", "latency_ms", "since", "checked_at", "message"]
+    list_display = ["component", "status_badge", "latency_ms", "since", "checked_at", "message"]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, row: ComponentHealth) -> str:
+        return badge(row.status)
 
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["last_seen", "severity", "status", "subject", "rule", "last_value", "peak_value", "message"]
+    list_display = [
+        "last_seen",
+        "severity_badge",
+        "status_badge",
+        "subject",
+        "rule",
+        "last_value",
+        "peak_value",
+        "message",
+    ]
     list_filter = ["status", "severity", "rule"]
     search_fields = ["subject", "message"]
     list_select_related = ["acknowledged_by"]
@@ -78,6 +92,14 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = ["acknowledge", "resolve"]
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_badge(self, alert: Alert) -> str:
+        return badge(alert.severity)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, alert: Alert) -> str:
+        return badge(alert.status)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -213,8 +235,12 @@ class DeploymentAlertRuleAdmin(SavedThroughServiceMixin, admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "channel", "alert", "status", "attempts", "response_code", "sent_at", "error"]
+    list_display = ["created_at", "channel", "alert", "status_badge", "attempts", "response_code", "sent_at", "error"]
     list_filter = ["status", "channel"]
     list_select_related = ["channel", "alert"]
     raw_id_fields = ["alert"]
     show_full_result_count = False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, delivery: Delivery) -> str:
+        return badge(delivery.status)

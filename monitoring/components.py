@@ -181,11 +181,18 @@ def check_components(names: list[str] | None = None) -> list[ComponentHealth]:
     return rows
 
 
-def health_score(components: list[ComponentHealth] | None = None) -> float:
-    """0 to 100: component weights (80 points) plus 20 points less the open alerts' penalties (module docstring)."""
+def open_alerts_by_severity() -> dict[str, int]:
+    return dict(
+        Alert.objects.filter(status__in=OPEN_STATUSES).values_list("severity").annotate(n=Count("pk")).order_by()
+    )
+
+
+def health_score(components: list[ComponentHealth] | None = None, open_alerts: dict[str, int] | None = None) -> float:
+    """0 to 100: component weights (80 points) plus 20 points less the open alerts' penalties (module docstring).
+    `open_alerts` ({severity: count}) saves the query when the caller has it already."""
     rows = components if components is not None else list(ComponentHealth.objects.all())
     statuses = {row.component: row.status for row in rows}
     score = sum(weight * STATUS_FACTOR.get(statuses.get(name, ""), 0.0) for name, weight in COMPONENT_WEIGHTS.items())
-    open_alerts = Alert.objects.filter(status__in=OPEN_STATUSES).values("severity").annotate(n=Count("pk")).order_by()
-    penalty = sum(ALERT_PENALTY.get(row["severity"], 0) * row["n"] for row in open_alerts)
+    counts = open_alerts if open_alerts is not None else open_alerts_by_severity()
+    penalty = sum(ALERT_PENALTY.get(severity, 0) * n for severity, n in counts.items())
     return round(score + max(0, ALERT_POINTS - penalty), 1)

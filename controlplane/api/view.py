@@ -21,6 +21,7 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 from strawberry.django.views import GraphQLView
 
 from controlplane.api import rate_limit
+from controlplane.api.graphiql import with_local_assets
 
 GRAPHQL_PATH = "/graphql/"
 
@@ -60,7 +61,9 @@ class ControlPlaneGraphQLView(GraphQLView):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         get_token(request)  # sets the csrftoken cookie that GraphiQL sends back as X-CSRFToken
-        return super().render_graphql_ide(request)
+        response = super().render_graphql_ide(request)
+        response.content = with_local_assets(response.content.decode()).encode()
+        return response
 
 
 def _declared_body_size(request: HttpRequest) -> int:
