@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from controlplane.audit.models import AuditEvent
 from monitoring.components import COMPONENT_WEIGHTS, health_score, open_alerts_by_severity, sync_lag_seconds
-from monitoring.models import OPEN_STATUSES, Alert, ComponentHealth, SystemSample
+from monitoring.models import OPEN_STATUSES, Alert, ComponentHealth, Resolution, SampleRollup, SystemSample
 from workflows.models import FlowRun, StateType
 
 ACTIVE_STATES = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.PAUSED]
@@ -155,6 +155,8 @@ def _host(now: datetime, host_range: str) -> dict[str, Any]:
     host = SystemSample.objects.order_by("-pk").values_list("host", flat=True).first()
     if host is None:
         return {"name": None, "range": host_range, "points": []}
+    if trunc is TruncHour and (hourly := _hourly_points(host, now - window)):
+        return {"name": host, "range": host_range, "points": hourly}  # raw samples are kept 48 h only
     rows = (
         SystemSample.objects.filter(host=host, taken_at__gte=now - window)
         .annotate(bucket=trunc("taken_at"))
@@ -168,6 +170,20 @@ def _host(now: datetime, host_range: str) -> dict[str, Any]:
     for point in points:  # the fullest mount of the bucket's newest sample
         point["disk"] = _rounded(max(disks.get(point.pop("last_id"), {}).values(), default=None))
     return {"name": host, "range": host_range, "points": points}
+
+
+def _hourly_points(host: str, since: datetime) -> list[dict[str, Any]]:
+    """The host's hourly roll-ups (monitoring/rollups.py): mean CPU and memory, the fullest mount's mean."""
+    rollups = SampleRollup.objects.filter(resolution=Resolution.HOUR, host=host, bucket__gte=since).order_by("bucket")
+    return [
+        {
+            "t": bucket.isoformat(),
+            "cpu": _rounded((values.get("cpu_percent") or [None])[0]),
+            "memory": _rounded((values.get("memory_percent") or [None])[0]),
+            "disk": _rounded(max((pair[0] for pair in values.get("disk_percent", {}).values()), default=None)),
+        }
+        for bucket, values in rollups.values_list("bucket", "values")
+    ]
 
 
 def _merged(rows: list[dict[str, Any]], merge: int) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from controlplane.audit.actor import Actor
 from controlplane.audit.chain import record_audit_event
-from monitoring.models import ComponentHealth
+from monitoring.models import ComponentHealth, Resolution, SampleRollup
 from tests.factories import AlertFactory, FlowRunFactory, SystemSampleFactory, UserFactory
 from tests.graphql_client import client_for
 from workflows.models import StateType
@@ -149,3 +149,19 @@ def test_the_samples_list_opens_with_its_chart_and_alerts_show_badges(viewer_cli
     alerts = viewer_client.get("/admin/monitoring/alert/").content.decode()
     assert '<span class="badge badge-critical">critical</span>' in alerts
     assert '<span class="badge badge-firing">firing</span>' in alerts
+
+
+def test_the_week_chart_reads_the_hourly_roll_ups_beyond_the_raw_samples_retention(viewer_client):
+    """Raw samples are kept 48 h; a week's chart is drawn from the hourly roll-ups (monitoring/rollups.py)."""
+    SystemSampleFactory(taken_at=timezone.now())
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for hours_ago in (150, 100, 2):
+        SampleRollup.objects.create(
+            resolution=Resolution.HOUR, host="test-host", bucket=hour - timedelta(hours=hours_ago), samples=240,
+            values={"cpu_percent": [float(hours_ago), 99.0], "memory_percent": [40.0, 41.0],
+                    "disk_percent": {"/": [10.0, 10.0], "/data": [70.0, 71.0]}},
+        )  # fmt: skip
+    points = _figures(viewer_client, range="7d")["host"]["points"]
+    assert [(point["cpu"], point["memory"], point["disk"]) for point in points] == [
+        (150.0, 40.0, 70.0), (100.0, 40.0, 70.0), (2.0, 40.0, 70.0)
+    ]  # fmt: skip
