@@ -1,7 +1,8 @@
 """The mirror of Prefect: flows, deployments, work pools and flow runs, as last read from the Prefect API.
 
-Rows are written only by `workflows.sync` and `workflows.services`; the admin and GraphQL read them. Rows are
-never deleted because Prefect deleted them: they are marked `deleted_in_prefect` so history survives.
+Rows are written only by `workflows.sync` and `workflows.services`; the admin and GraphQL read them. Rows Prefect
+deleted are marked `deleted_in_prefect` ("ghosts", hidden by default) so history survives — except auto-scheduled
+runs that never started, which Prefect regenerates freely and the sync drops (`never_started_auto_scheduled_run`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class StateType(models.TextChoices):
 
 
 TERMINAL_STATE_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+# Prefect's scheduler gives each run it creates this idempotency key ("scheduled <deployment> <schedule> <time>").
+AUTO_SCHEDULED_KEY_PREFIX = "scheduled "
+
+
+def never_started_auto_scheduled_run() -> Q:
+    """Runs Prefect's scheduler created that never started: Prefect deletes and regenerates them freely."""
+    return Q(idempotency_key__startswith=AUTO_SCHEDULED_KEY_PREFIX, start_time__isnull=True, run_count=0)
 
 
 class MirroredObject(FastLoadingModel):
