@@ -41,7 +41,13 @@ def test_the_default_run_list_shows_what_happened_newest_first_and_hides_upcomin
     assert listed(viewer_client) == ["newer", "older"]
     assert listed(viewer_client, view="upcoming") == ["in-an-hour", "tomorrow"]
     assert listed(viewer_client, ghosts="only") == ["ghost"]
-    assert set(listed(viewer_client, view="all", ghosts="include")) == {"older", "newer", "tomorrow", "in-an-hour", "ghost"}
+    assert set(listed(viewer_client, view="all", ghosts="include")) == {
+        "older",
+        "newer",
+        "tomorrow",
+        "in-an-hour",
+        "ghost",
+    }
 
 
 def test_quick_views_list_running_recent_failures_and_late_runs(viewer_client):
@@ -95,7 +101,9 @@ def test_operators_see_cancel_on_an_active_run_and_retry_on_a_failed_one_viewers
     def page(client, run) -> str:
         return client.get(reverse("admin:workflows_flowrun_change", args=[run.pk])).content.decode()
 
-    assert 'id="cancel-run"' in page(operator_client, running) and 'id="retry-run"' not in page(operator_client, running)
+    assert 'id="cancel-run"' in page(operator_client, running) and 'id="retry-run"' not in page(
+        operator_client, running
+    )
     assert 'id="retry-run"' in page(operator_client, failed) and 'id="cancel-run"' not in page(operator_client, failed)
     assert 'id="cancel-run"' not in page(operator_client, ghost)
     for run in (running, failed):
