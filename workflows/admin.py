@@ -176,7 +176,7 @@ class DeploymentAdmin(TriggerDeploymentAdminMixin, MirrorAdmin):
     def next_run(self, deployment: Deployment) -> str:
         return deployment_page.next_run_cell(deployment)
 
-    @admin.display(description=f"success ({deployment_page.SUCCESS_RATE_DAYS} d)")
+    @admin.display(description=f"success (last {deployment_page.SUCCESS_RATE_RUNS})")
     def success_rate(self, deployment: Deployment) -> str:
         return deployment_page.success_rate_cell(deployment)
 

@@ -161,6 +161,10 @@ class FlowRun(MirroredObject):
             models.Index(fields=["name"], name="flowrun_name_idx"),
             # `name LIKE 'prefix%'` (admin search) can use an index on PostgreSQL only with the pattern opclass.
             models.Index(fields=["name"], name="flowrun_name_prefix_idx", opclasses=["varchar_pattern_ops"]),
+            # The run list's "deleted in Prefect: only those" view: ghosts are few, so this index is small and cheap.
+            models.Index(
+                fields=["-expected_start_time"], name="flowrun_ghost_expected_idx", condition=Q(deleted_in_prefect=True)
+            ),
             # A run's subflow runs (and the SET_NULL of a deleted parent's children).
             models.Index(fields=["parent"], name="flowrun_parent_idx", condition=Q(parent__isnull=False)),
             # Subflow runs whose parent is not mirrored yet: each sync batch checks for them.
