@@ -8,6 +8,7 @@ page of a million-row mirror is an index scan of 50 rows plus a planner estimate
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,7 +94,18 @@ class RunViewFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[FlowRun]) -> QuerySet[FlowRun]:
+        if searching_by_id(request):
+            return queryset
         return filter_run_view(queryset, self.value(), timezone.now())
+
+
+def searching_by_id(request: HttpRequest) -> bool:
+    """A search for one run by its Prefect id finds it whatever the view (upcoming, deleted in Prefect)."""
+    try:
+        uuid.UUID(request.GET.get("q", "").strip())
+    except ValueError:
+        return False
+    return True
 
 
 def filter_run_view(runs: QuerySet[FlowRun], view: str | None, now: datetime) -> QuerySet[FlowRun]:
@@ -148,7 +160,7 @@ class GhostFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[FlowRun]) -> QuerySet[FlowRun]:
-        if self.value() == "include":
+        if self.value() == "include" or searching_by_id(request):
             return queryset
         return queryset.filter(deleted_in_prefect=self.value() == "only")
 

@@ -50,6 +50,14 @@ def test_the_default_run_list_shows_what_happened_newest_first_and_hides_upcomin
     }
 
 
+def test_a_search_by_prefect_id_finds_the_run_in_any_view(viewer_client):
+    upcoming = scheduled("next-week", 7 * 24 * 60)
+    ghost = FlowRunFactory(name="ghost", deleted_in_prefect=True)
+
+    assert listed(viewer_client, q=str(upcoming.prefect_id)) == ["next-week"]
+    assert listed(viewer_client, q=str(ghost.prefect_id)) == ["ghost"]
+
+
 def test_quick_views_list_running_recent_failures_and_late_runs(viewer_client):
     now = timezone.now()
     FlowRunFactory(name="running", state_type=StateType.RUNNING, state_name="Running", end_time=None)
