@@ -12,6 +12,7 @@ Screenshots of the run list, a run page and the trigger form at 1280 and 390 px 
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -79,7 +80,7 @@ def screenshot(page, name: str) -> None:
 def open_trigger_form(page, site) -> None:
     page.goto(f"{site.url}/admin/workflows/deployment/?q=etl-hourly")
     page.get_by_role("link", name="etl_pipeline/etl-hourly").first.click()
-    page.get_by_role("link", name="Trigger").click()
+    page.get_by_role("link", name="Trigger", exact=True).click()
     page.wait_for_url("**/trigger/")
 
 
@@ -132,9 +133,10 @@ def test_an_operator_cancels_a_run_from_its_page(browser, site):
 
 
 def test_a_viewer_sees_no_action_anywhere_and_a_forged_cancel_is_refused_and_audited(browser, site):
-    [(run_pk, run_id)] = site.query(
+    [(run_pk, stored_id)] = site.query(
         "SELECT id, prefect_id FROM workflows_flowrun WHERE state_type = 'SCHEDULED' ORDER BY id LIMIT 1"
     )
+    run_id = str(uuid.UUID(stored_id))  # SQLite stores a UUID as 32 hex digits
     page = logged_in(browser, site, "viewer", "/admin/workflows/flowrun/")
     try:
         assert page.locator("select[name=action]").count() == 0
@@ -143,12 +145,14 @@ def test_a_viewer_sees_no_action_anywhere_and_a_forged_cancel_is_refused_and_aud
         assert page.locator("#cancel-run, #retry-run").count() == 0
         page.goto(f"{site.url}/admin/workflows/deployment/?q=etl-hourly")
         page.get_by_role("link", name="etl_pipeline/etl-hourly").first.click()
-        assert page.get_by_role("link", name="Trigger").count() == 0
+        assert page.get_by_role("link", name="Trigger", exact=True).count() == 0
         assert page.locator("select[name=action]").count() == 0
 
         status = page.evaluate(
             """async (url) => {
-                const token = document.cookie.split("; ").find((c) => c.startsWith("csrftoken=")).split("=")[1];
+                const field = document.querySelector("[name=csrfmiddlewaretoken]");
+                const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+                const token = field ? field.value : cookie.split("=")[1];
                 const answer = await fetch(url, {method: "POST", headers: {"X-CSRFToken": token}});
                 return answer.status;
             }""",
@@ -157,8 +161,8 @@ def test_a_viewer_sees_no_action_anywhere_and_a_forged_cancel_is_refused_and_aud
     finally:
         page.context.close()
     assert status == 403
-    assert run_state(str(run_id)) == "SCHEDULED"
-    denied = [e for e in site.audit_events("flow_run.cancel") if e["target_id"] == str(run_id)]
+    assert run_state(run_id) == "SCHEDULED"
+    denied = [e for e in site.audit_events("flow_run.cancel") if e["target_id"] == run_id]
     assert [(e["actor"], e["outcome"]) for e in denied] == [("gw-viewer", "denied")]
 
 
