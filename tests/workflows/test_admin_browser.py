@@ -70,10 +70,9 @@ def logged_in(browser, site, role: str, path: str):
 def screenshot(page, name: str) -> None:
     """The page at desktop and phone width (full page), then back to desktop."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for label, size in WIDTHS.items():
+    for size in WIDTHS.values():
         page.set_viewport_size(size)
         page.screenshot(path=SCREENSHOTS / f"{name}-{size['width']}.png", full_page=True)
-        del label
     page.set_viewport_size(WIDTHS["desktop"])
 
 
