@@ -1,10 +1,12 @@
 """Read-only admin of the Prefect mirror, built for tables of millions of runs, plus the sync status.
 
 Mirror rows are written only by the sync and the services, so every mirror admin here is view-only. Huge-table
-rules (docs/architecture.md, "Huge tables"): no full result count, an estimated-count paginator (PostgreSQL
-`reltuples` when the list is unfiltered), no facets, `list_select_related`, `raw_id_fields`, filters and ordering
-only on indexed columns, no `date_hierarchy`. Operator actions (trigger, cancel, retry) are added to these classes
-and call `workflows.services`; the configuration saves through `workflows.configuration`.
+rules (docs/architecture.md, "Huge tables"): no full result count, an estimated-count paginator (PostgreSQL's
+estimate above 10k rows, `workflows.run_list`), no facets, `list_select_related`, `raw_id_fields`, filters and
+ordering only on indexed columns, no `date_hierarchy`. The run list's views and cells live in `workflows.run_list`,
+the run page in `workflows.run_page`, the deployments' figures in `workflows.deployment_page`. Operator actions
+(trigger, cancel, retry) are added to these classes and call `workflows.services`; the configuration saves through
+`workflows.configuration`.
 """
 
 from __future__ import annotations
