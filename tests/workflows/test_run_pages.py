@@ -99,6 +99,19 @@ def test_the_run_page_shows_parameters_subflows_prefect_link_and_a_log_tail(view
     assert 'id="parent-run"' in child_page and "parent-run" in child_page
 
 
+def test_the_run_page_shows_where_prefect_keeps_the_result_or_says_there_is_none(viewer_client):
+    reference = {"storage_key": "/results/4f2a", "serializer": {"type": "pickle"}}
+    kept = FlowRunFactory(extra={"result": reference})
+    unkept = FlowRunFactory()
+
+    def result(run) -> str:
+        page = viewer_client.get(reverse("admin:workflows_flowrun_change", args=[run.pk])).content.decode()
+        return page.split('id="run-result"')[1].split("</")[0]
+
+    assert "/results/4f2a" in result(kept)
+    assert "Prefect persisted no result for this run." in result(unkept)
+
+
 def test_operators_see_cancel_on_an_active_run_and_retry_on_a_failed_one_viewers_see_neither(
     viewer_client, operator_client
 ):
