@@ -34,6 +34,9 @@
         var pre = document.createElement("pre");
         pre.textContent = cell[1];
         td.appendChild(pre);
+      } else if (cell[0] === "when") {
+        td.textContent = cell[1].replace(/^.*T/, "").replace(/(\.\d{3})\d*/, "$1").replace(/Z|[+-]00:00$/, "");
+        td.title = cell[1];
       } else {
         td.textContent = cell[1];
       }
