@@ -1,10 +1,12 @@
 """Read-only admin of the Prefect mirror, built for tables of millions of runs, plus the sync status.
 
 Mirror rows are written only by the sync and the services, so every mirror admin here is view-only. Huge-table
-rules (docs/architecture.md, "Huge tables"): no full result count, an estimated-count paginator (PostgreSQL
-`reltuples` when the list is unfiltered), no facets, `list_select_related`, `raw_id_fields`, filters and ordering
-only on indexed columns, no `date_hierarchy`. Operator actions (trigger, cancel, retry) are added to these classes
-and call `workflows.services`; the configuration saves through `workflows.configuration`.
+rules (docs/architecture.md, "Huge tables"): no full result count, an estimated-count paginator (PostgreSQL's
+estimate above 10k rows, `workflows.run_list`), no facets, `list_select_related`, `raw_id_fields`, filters and
+ordering only on indexed columns, no `date_hierarchy`. The run list's views and cells live in `workflows.run_list`,
+the run page in `workflows.run_page`, the deployments' figures in `workflows.deployment_page`. Operator actions
+(trigger, cancel, retry) are added to these classes and call `workflows.services`; the configuration saves through
+`workflows.configuration`.
 """
 
 from __future__ import annotations
@@ -14,19 +16,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from controlplane.admin_mixins import ReadOnlyAdminMixin, SavedThroughServiceMixin
 from controlplane.audit.actor import Actor
 from controlplane.environment import environment_settings
 from controlplane.exceptions import ServiceError
+from workflows import deployment_page
 from workflows.admin_actions import RunOperationsAdminMixin, TriggerDeploymentAdminMixin
 from workflows.configuration import CONFIG_FIELDS, update_config
 from workflows.models import (
@@ -34,44 +34,23 @@ from workflows.models import (
     Deployment,
     Flow,
     FlowRun,
-    FlowRunStateChange,
     OrchestrationConfig,
-    StateType,
     SyncStatus,
     WorkPool,
 )
+from workflows.run_list import (
+    UPCOMING,
+    VIEW_PARAMETER,
+    EstimatedCountPaginator,
+    GhostFilter,
+    RunViewFilter,
+    run_duration,
+    run_views,
+    state_badge,
+    time_cell,
+)
+from workflows.run_page import RunPageAdminMixin
 from workflows.services import CANCEL, RETRY, TRIGGER
-
-# Below this many rows an exact COUNT(*) is cheap and an estimate would only confuse.
-ESTIMATE_COUNTS_ABOVE = 100_000
-
-STATE_COLOURS = {
-    StateType.COMPLETED: "#2e7d32",
-    StateType.FAILED: "#c62828",
-    StateType.CRASHED: "#c62828",
-    StateType.CANCELLED: "#6d6d6d",
-    StateType.CANCELLING: "#6d6d6d",
-    StateType.RUNNING: "#1565c0",
-    StateType.PENDING: "#8e6c00",
-    StateType.SCHEDULED: "#8e6c00",
-    StateType.PAUSED: "#8e6c00",
-}
-
-
-class EstimatedCountPaginator(Paginator):
-    """Exact counts for filtered lists (index-backed); PostgreSQL's planner estimate for a huge unfiltered table."""
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list
-        if connection.vendor == "postgresql" and isinstance(queryset, QuerySet) and not queryset.query.where:
-            with connection.cursor() as cursor:
-                table = queryset.model._meta.db_table
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
-                row = cursor.fetchone()
-            if row and row[0] > ESTIMATE_COUNTS_ABOVE:
-                return int(row[0])
-        return super().count
 
 
 class MirrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -83,21 +62,6 @@ class MirrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_per_page = 50
 
 
-def state_badge(state_type: str, state_name: str) -> str:
-    colour = STATE_COLOURS.get(state_type, "#444")
-    return format_html('<span style="color:{};font-weight:600">{}</span>', colour, state_name or state_type or "—")
-
-
-class FlowRunStateChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = FlowRunStateChange
-    fields = ["at", "from_state_type", "from_state_name", "to_state_type", "to_state_name", "message"]
-    readonly_fields = fields
-    ordering = ["at"]
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-
 class DeploymentListFilter(admin.RelatedFieldListFilter):
     """Deployment choices as `flow/deployment` in one query (the default would read each deployment's flow)."""
 
@@ -107,19 +71,17 @@ class DeploymentListFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(FlowRun)
-class FlowRunAdmin(RunOperationsAdminMixin, MirrorAdmin):
-    list_display = [
-        "name", "state", "flow", "deployment", "work_pool", "expected_start_time", "start_time", "end_time",
-        "duration", "deleted_in_prefect",
+class FlowRunAdmin(RunPageAdminMixin, RunOperationsAdminMixin, MirrorAdmin):
+    list_display = ["name", "state", "deployment_name", "expected", "started", "duration"]
+    list_filter = [
+        RunViewFilter, "state_type", ("deployment", DeploymentListFilter), "flow", "work_pool", GhostFilter,
     ]  # fmt: skip
-    list_filter = ["state_type", ("deployment", DeploymentListFilter), "flow", "work_pool", "deleted_in_prefect"]
-    list_select_related = ["flow", "deployment__flow", "work_pool"]
+    list_select_related = ["deployment__flow"]
     raw_id_fields = ["flow", "deployment", "work_pool", "parent"]
     search_fields = ["name"]
     search_help_text = "Run name prefix, or a Prefect flow-run id."
     ordering = ["-expected_start_time"]
-    sortable_by = ["expected_start_time", "start_time", "end_time", "name"]
-    inlines = [FlowRunStateChangeInline]
+    sortable_by = ["expected", "started", "name"]
     actions: list[Any] = []
     fieldsets = [
         (None, {"fields": ["name", "prefect_id", "flow", "deployment", "work_pool", "work_queue_name", "parent"]}),
@@ -132,13 +94,47 @@ class FlowRunAdmin(RunOperationsAdminMixin, MirrorAdmin):
         ),
     ]
 
+    class Media:
+        css = {"all": ["workflows/runs.css"]}
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**(extra_context or {}), "run_views": run_views(request)})
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FlowRun]:
+        """The list leaves out the JSON columns it never shows (decoding them is most of a row's load time)."""
+        runs = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name == "workflows_flowrun_changelist":
+            return runs.defer("parameters", "tags", "extra", "state_message")
+        return runs
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        """Upcoming runs soonest first; every other view newest first."""
+        if request.GET.get(VIEW_PARAMETER) == UPCOMING:
+            return ["expected_start_time"]
+        return list(self.ordering)
+
     @admin.display(description="state", ordering="state_type")
     def state(self, run: FlowRun) -> str:
-        return state_badge(run.state_type, run.state_name)
+        return state_badge(run.state_type, run.state_name, ghost=run.deleted_in_prefect)
+
+    @admin.display(description="deployment")
+    def deployment_name(self, run: FlowRun) -> str:
+        """The deployment's own name (its flow in the title): the list is read beside a filter column."""
+        if run.deployment is None:
+            return "—"
+        return format_html('<span title="{}">{}</span>', run.deployment.full_name, run.deployment.name)
+
+    @admin.display(description="due", ordering="expected_start_time")
+    def expected(self, run: FlowRun) -> str:
+        return time_cell(run.expected_start_time)
+
+    @admin.display(description="started", ordering="start_time")
+    def started(self, run: FlowRun) -> str:
+        return time_cell(run.start_time)
 
     @admin.display(description="duration")
     def duration(self, run: FlowRun) -> str:
-        return f"{run.total_run_time:.1f}s" if run.total_run_time else "—"
+        return run_duration(run)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         """A UUID finds the run by Prefect id; anything else is a name prefix (index-friendly, unlike `contains`)."""
@@ -153,12 +149,53 @@ class FlowRunAdmin(RunOperationsAdminMixin, MirrorAdmin):
 
 @admin.register(Deployment)
 class DeploymentAdmin(TriggerDeploymentAdminMixin, MirrorAdmin):
-    list_display = ["__str__", "paused", "status", "schedules_summary", "work_pool", "concurrency_limit", "synced_at"]
+    list_display = [
+        "__str__", "schedule", "last_run", "next_run", "success_rate", "runs", "paused", "work_pool",
+        "concurrency_limit",
+    ]  # fmt: skip
     list_filter = ["paused", "status", "work_pool", "deleted_in_prefect"]
     list_select_related = ["flow", "work_pool"]
     raw_id_fields = ["flow", "work_pool"]
     search_fields = ["name", "flow__name"]
     actions: list[Any] = []
+    readonly_fields = ["last_run", "next_run", "success_rate", "runs", "parameters"]
+    fieldsets = [
+        (None, {"fields": ["name", "flow", "description", "prefect_id", "tags", "runs"]}),
+        ("Schedule and runs", {"fields": ["schedules_summary", "paused", "last_run", "next_run", "success_rate"]}),
+        ("Parameters", {"fields": ["parameters"]}),
+        ("Work", {"fields": ["work_pool", "work_queue_name", "concurrency_limit", "status"]}),
+        ("Mirror", {"fields": ["created_in_prefect", "updated_in_prefect", "synced_at", "deleted_in_prefect"]}),
+    ]
+
+    class Media:
+        css = {"all": ["workflows/runs.css"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deployment]:
+        return deployment_page.with_run_figures(super().get_queryset(request))
+
+    @admin.display(description="schedule", ordering="schedules_summary")
+    def schedule(self, deployment: Deployment) -> str:
+        return deployment.schedules_summary or "—"
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, deployment: Deployment) -> str:
+        return deployment_page.last_run_cell(deployment)
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, deployment: Deployment) -> str:
+        return deployment_page.next_run_cell(deployment)
+
+    @admin.display(description=f"success (last {deployment_page.SUCCESS_RATE_RUNS})")
+    def success_rate(self, deployment: Deployment) -> str:
+        return deployment_page.success_rate_cell(deployment)
+
+    @admin.display(description="runs")
+    def runs(self, deployment: Deployment) -> str:
+        return deployment_page.runs_link(deployment)
+
+    @admin.display(description="parameters")
+    def parameters(self, deployment: Deployment) -> str:
+        return deployment_page.parameters_table(deployment)
 
 
 @admin.register(Flow)

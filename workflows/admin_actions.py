@@ -29,6 +29,7 @@ from controlplane.exceptions import InvalidInput, PermissionDeniedError, Service
 from workflows import bulk, services
 from workflows.models import Deployment, FlowRun
 from workflows.parameters import NON_FIELD
+from workflows.run_page import log_line
 
 # --- Per-item results ---------------------------------------------------------------------------------------------
 
@@ -107,7 +108,7 @@ class RunOperationsAdminMixin(OperationActionsMixin):
                 "subtitle": None,
                 "opts": FlowRun._meta,
                 "run": run,
-                "logs": logs,
+                "logs": [log_line(log) for log in logs],
                 "after": after,
                 "newer_after": logs[-1]["timestamp"] if logs else after,
             },
@@ -141,8 +142,12 @@ class TriggerForm(forms.Form):
         self.schema = deployment.parameter_openapi_schema or {}
         self.fields["idempotency_key"].initial = f"admin-{uuid.uuid4()}"
         required = set(self.schema.get("required", []))
+        defaults = deployment.default_parameters or {}
         for name, spec in (self.schema.get("properties") or {}).items():
-            self.fields[_field_name(name)] = _form_field(name, spec, name in required)
+            spec = _resolved(spec, self.schema)
+            # The deployment's own defaults come first (what a scheduled run would get), then the function's.
+            default = defaults[name] if name in defaults else spec.get("default")
+            self.fields[_field_name(name)] = _form_field(name, spec, name in required, default)
 
     def parameters(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -151,7 +156,7 @@ class TriggerForm(forms.Form):
             if isinstance(raw, bool):
                 values[name] = raw
             elif raw not in (None, ""):
-                values[name] = raw if spec.get("type") == "string" else _json_or_text(raw)
+                values[name] = raw if _resolved(spec, self.schema).get("type") == "string" else _json_or_text(raw)
         return values
 
     def add_parameter_errors(self, field_errors: dict[str, list[str]]) -> None:
@@ -165,15 +170,26 @@ def _field_name(parameter: str) -> str:
     return f"param_{parameter}"
 
 
-def _form_field(name: str, spec: dict[str, Any], required: bool) -> forms.Field:
+def _resolved(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's spec with a referenced definition merged in (pydantic writes enums as `$ref`, often inside
+    `allOf`), so an enum parameter becomes a select."""
+    reference = spec.get("$ref") or next((part.get("$ref") for part in spec.get("allOf") or [] if "$ref" in part), None)
+    if not reference or not reference.startswith("#/"):
+        return spec
+    target: Any = schema
+    for key in reference[2:].split("/"):
+        target = target.get(key, {}) if isinstance(target, dict) else {}
+    return {**target, **{k: v for k, v in spec.items() if k not in ("$ref", "allOf")}}
+
+
+def _form_field(name: str, spec: dict[str, Any], required: bool, default: Any) -> forms.Field:
     label = spec.get("title") or name
     kind = spec.get("type")
     type_note = f"({_type_label(spec)}{', required' if required else ''})"
     help_text = " ".join(filter(None, [spec.get("description", ""), type_note]))
-    default = spec.get("default")
     if kind == "boolean":
         return forms.BooleanField(label=label, required=False, initial=bool(default), help_text=help_text)
-    if kind == "string" and spec.get("enum"):
+    if spec.get("enum") and kind in ("string", None):
         choices = [("", "—")] + [(value, value) for value in spec["enum"]]
         return forms.ChoiceField(label=label, required=False, choices=choices, initial=default, help_text=help_text)
     initial = default if kind == "string" or default is None else json.dumps(default)

@@ -86,7 +86,7 @@ class Auditor:
         except prefect_api.PrefectUnavailable as exc:
             self.fail(UpstreamUnavailable(f"Prefect is unavailable: {exc}"), outcome=AuditOutcome.ERROR)
         except prefect_api.PrefectNotFound as exc:
-            self.fail(OperationNotAllowed(f"Not found in Prefect: {exc}"), outcome=AuditOutcome.ERROR)
+            self.fail(OperationNotAllowed(str(exc)), outcome=AuditOutcome.ERROR)
         except prefect_api.PrefectRejected as exc:
             error = rejected(exc) if rejected else OperationNotAllowed(f"Prefect refused: {exc}")
             self.fail(error, outcome=AuditOutcome.ERROR)

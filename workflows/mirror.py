@@ -273,8 +273,13 @@ def _flow_run_row(
         parent_prefect_id=parents.get(run_id) or (mirrored.parent_prefect_id if mirrored else None),
         parent_id=mirrored.parent_id if mirrored else None,
         created_by=_created_by(payload.get("created_by")),
-        extra=_unmapped_fields(payload),
+        extra={**_unmapped_fields(payload), **_result_reference(state)},
     )
+
+
+def _result_reference(state: JSON) -> JSON:
+    """Where Prefect keeps the run's result, when it persisted one (shown on the run page)."""
+    return {"result": state["data"]} if state.get("data") is not None else {}
 
 
 def _state_type(value: str) -> str:

@@ -1,7 +1,8 @@
 """The mirror of Prefect: flows, deployments, work pools and flow runs, as last read from the Prefect API.
 
-Rows are written only by `workflows.sync` and `workflows.services`; the admin and GraphQL read them. Rows are
-never deleted because Prefect deleted them: they are marked `deleted_in_prefect` so history survives.
+Rows are written only by `workflows.sync` and `workflows.services`; the admin and GraphQL read them. Rows Prefect
+deleted are marked `deleted_in_prefect` ("ghosts", hidden by default) so history survives — except auto-scheduled
+runs that never started, which Prefect regenerates freely and the sync drops (`never_started_auto_scheduled_run`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class StateType(models.TextChoices):
 TERMINAL_STATE_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
 # Runs not yet in a final state: few next to the finished ones, and what monitoring counts across the whole mirror.
 ACTIVE_STATE_TYPES = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING)
+# Prefect's scheduler gives each run it creates this idempotency key ("scheduled <deployment> <schedule> <time>").
+AUTO_SCHEDULED_KEY_PREFIX = "scheduled "
+
+
+def never_started_auto_scheduled_run() -> Q:
+    """Runs Prefect's scheduler created that never started: Prefect deletes and regenerates them freely."""
+    return Q(idempotency_key__startswith=AUTO_SCHEDULED_KEY_PREFIX, start_time__isnull=True, run_count=0)
 
 
 class MirroredObject(FastLoadingModel):
@@ -155,6 +163,10 @@ class FlowRun(MirroredObject):
             models.Index(fields=["name"], name="flowrun_name_idx"),
             # `name LIKE 'prefix%'` (admin search) can use an index on PostgreSQL only with the pattern opclass.
             models.Index(fields=["name"], name="flowrun_name_prefix_idx", opclasses=["varchar_pattern_ops"]),
+            # The run list's "deleted in Prefect: only those" view: ghosts are few, so this index is small and cheap.
+            models.Index(
+                fields=["-expected_start_time"], name="flowrun_ghost_expected_idx", condition=Q(deleted_in_prefect=True)
+            ),
             # A run's subflow runs (and the SET_NULL of a deleted parent's children).
             models.Index(fields=["parent"], name="flowrun_parent_idx", condition=Q(parent__isnull=False)),
             # Active runs only (a small index, whatever the history): monitoring's late-run and by-state counts

@@ -185,6 +185,15 @@ def start_cancel(actor: Actor, run: FlowRun, deferred: bool = False) -> Auditor:
 
 def require_cancel(audit: Auditor, run: FlowRun) -> None:
     audit.require(CANCEL, f"You are not allowed to cancel run {run.name}.")
+    require_in_prefect(audit, run, "cancel")
+
+
+def require_in_prefect(audit: Auditor, run: FlowRun, operation: str) -> None:
+    """A ghost (a run Prefect deleted) is refused before asking Prefect, with a message saying so."""
+    if run.deleted_in_prefect:
+        audit.fail(
+            OperationNotAllowed(f"Cannot {operation} run {run.name}: Prefect has deleted it (only our record is left).")
+        )
 
 
 def cancel_message(actor: Actor) -> str:
@@ -237,6 +246,7 @@ def start_retry(actor: Actor, run: FlowRun, deferred: bool = False) -> Auditor:
 
 def require_retry(audit: Auditor, run: FlowRun) -> None:
     audit.require(RETRY, f"You are not allowed to retry run {run.name}.")
+    require_in_prefect(audit, run, "retry")
 
 
 def retry_message(actor: Actor) -> str:

@@ -9,7 +9,10 @@ and a failure loses nothing already written. The cursor moves only when the whol
 fails leaves it where it was and the next tick re-reads the same windows (upserts are idempotent).
 
 A full sync (`full=True`, and the first sync of an empty mirror) reads every run; a full reconcile also marks runs
-that vanished from Prefect as `deleted_in_prefect` (mirror rows are never deleted here; see `workflows.retention`).
+that vanished from Prefect as `deleted_in_prefect` ("ghosts", hidden by default from the admin and GraphQL). One
+kind of vanished run is deleted from the mirror instead: an auto-scheduled run that never started. Prefect deletes
+and regenerates those whenever serve() restarts or a schedule or concurrency limit changes, so marking them would
+pile up ghosts that never happened; runs that ran are kept (see also `workflows.retention`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from django.utils import timezone
 from workflows import prefect_api
 from workflows.locks import exclusive
 from workflows.mirror import upsert_flow_runs, write_flow_runs
-from workflows.models import TERMINAL_STATE_TYPES, FlowRun, StateType, SyncStatus
+from workflows.models import TERMINAL_STATE_TYPES, FlowRun, StateType, SyncStatus, never_started_auto_scheduled_run
 from workflows.references import sync_reference_data
 
 __all__ = ["SyncResult", "sync_flow_runs", "sync_prefect", "sync_reference_data", "upsert_flow_runs"]
@@ -193,12 +196,15 @@ def _absent_from_prefect(run_ids: list[UUID]) -> set[UUID]:
 
 
 def _mark_deleted(run_ids: list[UUID]) -> int:
-    marked = 0
+    """Runs gone from Prefect: regenerated auto-scheduled runs leave the mirror, the others are marked as ghosts.
+    Returns how many were marked."""
+    marked = dropped = 0
     for start in range(0, len(run_ids), ID_CHUNK):
-        chunk = run_ids[start : start + ID_CHUNK]
-        marked += FlowRun.objects.filter(prefect_id__in=chunk, deleted_in_prefect=False).update(
-            deleted_in_prefect=True, synced_at=timezone.now()
-        )
+        chunk = FlowRun.objects.filter(prefect_id__in=run_ids[start : start + ID_CHUNK], deleted_in_prefect=False)
+        dropped += chunk.filter(never_started_auto_scheduled_run()).delete()[1].get(FlowRun._meta.label, 0)
+        marked += chunk.update(deleted_in_prefect=True, synced_at=timezone.now())
+    if dropped:
+        logger.info("%d auto-scheduled flow runs Prefect deleted before they started dropped from the mirror", dropped)
     if marked:
         logger.info("%d flow runs gone from Prefect marked deleted_in_prefect", marked)
     return marked

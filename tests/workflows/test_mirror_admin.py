@@ -62,14 +62,22 @@ def test_runs_filter_by_state(viewer_client):
 
 def test_a_run_page_shows_its_state_history_read_only(viewer_client):
     run = FlowRunFactory()
+    at = timezone.now().replace(microsecond=0)
     FlowRunStateChange.objects.create(
-        flow_run=run, from_state_type="RUNNING", to_state_type="COMPLETED", to_state_name="Completed", at=timezone.now()
+        flow_run=run, from_state_type="PENDING", to_state_type="RUNNING", to_state_name="Running", at=at
     )
+    FlowRunStateChange.objects.create(
+        flow_run=run, from_state_type="RUNNING", to_state_type="COMPLETED", to_state_name="Completed",
+        at=at + timedelta(seconds=7),
+    )  # fmt: skip
 
     response = viewer_client.get(reverse("admin:workflows_flowrun_change", args=[run.pk]))
 
     assert response.status_code == 200
-    assert b"RUNNING" in response.content and b"COMPLETED" in response.content
+    timeline = response.content.decode().split('id="run-timeline"')[1].split("</ol>")[0]
+    assert timeline.index("Running") < timeline.index("Completed")
+    assert timezone.localtime(at + timedelta(seconds=7)).strftime("%H:%M:%S") in timeline
+    assert "+7.0 s" in timeline
     assert b'name="_save"' not in response.content
 
 

@@ -44,6 +44,10 @@ class FlowRunFilter:
     tag: str | None = None
     time_range: FlowRunTimeRange | None = None
     name_contains: str | None = strawberry.field(default=None, description="Case-insensitive search in the run name.")
+    deleted_in_prefect: bool | None = strawberry.field(
+        default=False,
+        description="Runs Prefect deleted (ghosts): false (the default) hides them, true lists only them, null both.",
+    )
 
 
 @strawberry.input
@@ -53,6 +57,8 @@ class FlowRunOrder:
 
 
 def filter_flow_runs(runs: QuerySet[FlowRun], run_filter: FlowRunFilter) -> QuerySet[FlowRun]:
+    if run_filter.deleted_in_prefect is not None:
+        runs = runs.filter(deleted_in_prefect=run_filter.deleted_in_prefect)
     if run_filter.state_types:
         runs = runs.filter(state_type__in=[state.value for state in run_filter.state_types])
     if run_filter.flow_name:

@@ -68,9 +68,7 @@ class ConfigQuery:
 class WorkflowsQuery:
     @strawberry_django.connection(CountedConnection[FlowRunNode], extensions=[view_perm("view_flowrun")])
     def flow_runs(self, filter: FlowRunFilter | None = None, order_by: FlowRunOrder | None = None) -> QuerySet[FlowRun]:
-        runs = FlowRun.objects.all()
-        if filter:
-            runs = filter_flow_runs(runs, filter)
+        runs = filter_flow_runs(FlowRun.objects.all(), filter or FlowRunFilter())
         return order_flow_runs(runs, order_by or FlowRunOrder())
 
     @strawberry_django.field(extensions=[view_perm("view_flowrun")])
