@@ -20,6 +20,7 @@ from tests.processes import manage, poll, start_celery, start_uvicorn
 
 pytestmark = [
     pytest.mark.prefect,
+    pytest.mark.faults,
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary"),
 ]
 

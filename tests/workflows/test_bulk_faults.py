@@ -14,7 +14,7 @@ from workflows import bulk, prefect_api
 from workflows.models import FlowRun, StateType
 from workflows.sync import sync_flow_runs
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
+pytestmark = [pytest.mark.prefect, pytest.mark.faults, pytest.mark.django_db]
 
 RUNS = 50
 BATCH = 10

@@ -91,6 +91,7 @@ def test_a_served_run_reaches_the_mirror_completed_within_seconds_with_its_histo
     assert SyncStatus.objects.get(stream=listener.EVENTS_STREAM).last_success_at is not None
 
 
+@pytest.mark.faults
 def test_the_listener_reconnects_after_prefect_restarts(prefect_server, running_listener, monkeypatch):
     monkeypatch.setattr(listener, "BACKOFF_MAX_SECONDS", 2.0)
     deployment = create_deployment_in_prefect(f"listen-{uuid4().hex[:8]}")

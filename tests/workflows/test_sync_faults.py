@@ -16,7 +16,7 @@ from workflows.models import FlowRun, SyncStatus
 from workflows.sync import FLOW_RUNS_STREAM, sync_flow_runs
 from workflows.tasks import sync_prefect_mirror
 
-pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
+pytestmark = [pytest.mark.prefect, pytest.mark.faults, pytest.mark.django_db]
 
 
 def mirror_matches_prefect(flow_id: str) -> None:
