@@ -5,12 +5,15 @@ number of examples per operation and a fixed seed (derandomized), so a run is re
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from graphql import GraphQLError
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
@@ -26,6 +29,20 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 EXAMPLES_PER_OPERATION = 25
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def connection_kept_across_requests() -> Iterator[None]:
+    """As Django's test client does: the WSGI app called in-process must not close the test's database connection
+    (and with it the test's transaction) when each request ends — on PostgreSQL every later request met a closed
+    connection and answered 503."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
