@@ -2,7 +2,8 @@
 database, migrated and seeded with users of each role, mirrored runs, host samples, component health and an alert
 (no Prefect: these pages read the database only); and Debian's chromium driven by Playwright.
 
-Import the fixtures into a test module: `from tests.live_site import browser, live_site  # noqa: F401`."""
+Import the fixture into a test module: `from tests.live_site import live_site  # noqa: F401` (`browser` is in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -74,19 +75,6 @@ def live_site() -> Iterator[LiveSite]:
         yield LiveSite(url)
     finally:
         process.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
 
 
 def signed_in(browser, site: LiveSite, role: str, width: int, next_path: str = "/admin/"):

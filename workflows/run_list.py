@@ -70,7 +70,26 @@ def _planner_estimate(queryset: QuerySet) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class RunViewFilter(admin.SimpleListFilter):
+class NamedDefaultFilter(admin.SimpleListFilter):
+    """A list filter whose "no choice" entry names what it shows (`default_title`) instead of Django's "All"."""
+
+    default_title = "All"
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": self.default_title,
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class RunViewFilter(NamedDefaultFilter):
     """What the list shows: by default what happened and is happening (due now or earlier), newest first; future
     scheduled runs only under "Upcoming" (soonest first)."""
 
@@ -80,18 +99,7 @@ class RunViewFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return list(RUN_VIEWS)
 
-    def choices(self, changelist: Any) -> Any:
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Recent (default)",
-        }
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
+    default_title = "Recent (default)"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[FlowRun]) -> QuerySet[FlowRun]:
         if searching_by_id(request):
@@ -137,7 +145,7 @@ def run_views(request: HttpRequest) -> list[dict[str, Any]]:
     return views
 
 
-class GhostFilter(admin.SimpleListFilter):
+class GhostFilter(NamedDefaultFilter):
     """Runs Prefect deleted ("ghosts") are hidden unless asked for."""
 
     title = "deleted in Prefect"
@@ -146,18 +154,7 @@ class GhostFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [("include", "Shown too"), ("only", "Only those")]
 
-    def choices(self, changelist: Any) -> Any:
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Hidden (default)",
-        }
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
+    default_title = "Hidden (default)"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[FlowRun]) -> QuerySet[FlowRun]:
         if self.value() == "include" or searching_by_id(request):

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from controlplane.celery import app as celery_app
-from tests.live_site import browser, live_site  # noqa: F401 (fixtures of the browser tests)
+from tests.live_site import live_site  # noqa: F401 (a fixture of the browser tests)
 
 
 @dataclass

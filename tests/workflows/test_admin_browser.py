@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -32,19 +31,6 @@ PREPARE = f"""
 from workflows.models import OrchestrationConfig
 OrchestrationConfig.objects.update_or_create(pk=1, defaults={{"max_concurrent_runs": {TEST_CONCURRENCY_CAP}}})
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

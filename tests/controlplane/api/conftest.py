@@ -1,1 +1,1 @@
-from tests.live_site import browser, live_site  # noqa: F401 (fixtures of the browser tests)
+from tests.live_site import live_site  # noqa: F401 (a fixture of the browser tests)
