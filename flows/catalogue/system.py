@@ -6,10 +6,12 @@ import os
 
 from prefect.deployments.runner import RunnerDeployment
 
+from flows.backup_operations import backup_operations
 from flows.catalogue import catalogue_deployment
 from flows.health_check import health_check
 
 HEALTH_CHECK_DEPLOYMENT = "health-check"
+BACKUP_DEPLOYMENT = "backup-nightly"
 
 
 def health_check_interval() -> int:
@@ -30,5 +32,14 @@ def deployments() -> list[RunnerDeployment]:
             "system",
             "Host snapshot (CPU, memory, disk, load) and reachability of the database, broker and Prefect",
             interval=health_check_interval(),
+        ),
+        catalogue_deployment(
+            backup_operations,
+            BACKUP_DEPLOYMENT,
+            "system",
+            "Back up the control plane's database to BACKUP_DIR with a checksum, verify it by a scratch restore, "
+            "prune by retention (7 daily, 4 weekly)",
+            cron="30 2 * * *",
+            parameters={"keep_daily": 7, "keep_weekly": 4},
         ),
     ]
