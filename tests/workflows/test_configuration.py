@@ -105,7 +105,7 @@ def test_changed_cap_is_pushed_to_prefects_deployment_limits(served_flows):
         assert deployment.concurrency_limit == 2
 
 
-def test_admin_change_form_goes_through_the_service():
+def test_admin_change_form_goes_through_the_service(prefect_server):  # the interval goes to Prefect too
     client = Client()
     client.force_login(UserFactory(role="admin"))
     config = OrchestrationConfig.load()
