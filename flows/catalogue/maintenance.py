@@ -1,4 +1,4 @@
-"""Maintenance flows: retention and compaction."""
+"""Maintenance flows: retention and compaction, the security audit."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from prefect.deployments.runner import RunnerDeployment
 
 from flows.catalogue import catalogue_deployment
 from flows.resource_optimization import resource_optimization
+from flows.security_audit import security_audit
 
 RESOURCE_OPTIMIZATION_DEPLOYMENT = "resource-optimization-nightly"
+SECURITY_AUDIT_DEPLOYMENT = "security-audit-daily"
 
 
 def deployments() -> list[RunnerDeployment]:
@@ -20,5 +22,13 @@ def deployments() -> list[RunnerDeployment]:
             "ANALYZE (and VACUUM on SQLite); reports rows removed and bytes reclaimed",
             cron="15 3 * * *",
             parameters={"delivery_retention_days": 30, "batch_size": 1000},
+        ),
+        catalogue_deployment(
+            security_audit,
+            SECURITY_AUDIT_DEPLOYMENT,
+            "maintenance",
+            "Django deploy checks, installed packages vs requirements/constraints.txt, DEBUG / secret key / allowed "
+            "hosts / Prefect auth string; report artifact; alerts on critical findings",
+            cron="45 3 * * *",
         ),
     ]
