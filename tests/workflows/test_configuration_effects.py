@@ -9,11 +9,11 @@ import pytest
 
 from controlplane.audit.actor import Actor
 from tests.factories import UserFactory
-from tests.prefect_helpers import served_deployments
+from tests.prefect_helpers import TEST_CONCURRENCY_CAP, served_deployments
 from tests.workflows.real_runs import mirrored_deployments
 from workflows import prefect_api
 from workflows.configuration import HEALTH_CHECK_DEPLOYMENT, update_config
-from workflows.services import deployment_concurrency_limit
+from workflows.services import apply_concurrency_cap_everywhere, deployment_concurrency_limit
 from workflows.sync import sync_prefect
 
 pytestmark = [pytest.mark.django_db, pytest.mark.prefect]
@@ -39,9 +39,11 @@ def test_the_sync_re_applies_a_concurrency_cap_prefect_has_lost(served_flows):
     update_config(Actor(user=UserFactory(role="admin")), {"max_concurrent_runs": 7})
     health_check = deployments[HEALTH_CHECK_DEPLOYMENT]
     prefect_api.set_deployment_concurrency_limit(health_check.prefect_id, None)  # as after a Prefect restart
+    try:
+        sync_prefect()
 
-    sync_prefect()
-
-    assert deployment_concurrency_limit(prefect_api.read_deployment(health_check.prefect_id)) == 7
-    health_check.refresh_from_db()
-    assert health_check.concurrency_limit == 7
+        assert deployment_concurrency_limit(prefect_api.read_deployment(health_check.prefect_id)) == 7
+        health_check.refresh_from_db()
+        assert health_check.concurrency_limit == 7
+    finally:  # later tests' runs must not wait for a slot under this small cap
+        apply_concurrency_cap_everywhere(TEST_CONCURRENCY_CAP)
