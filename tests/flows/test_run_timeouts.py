@@ -28,6 +28,6 @@ def test_a_run_past_the_default_timeout_is_cancelled_and_a_younger_one_is_not(ru
 
     assert flow_run["state_type"] == "COMPLETED", flow_run["state"]
     assert result["cancelled"] == [run_id]
-    assert wait_for_state(run_id, {"CANCELLED"})["state_type"] == "CANCELLED"
+    assert wait_for_state(run_id, {"CANCELLED"}, timeout=180)["state_type"] == "CANCELLED"
     event = AuditEvent.objects.get(action="flow_run.cancel", target_id=run_id)
     assert (event.actor_label, event.outcome) == ("system", "success")
