@@ -230,6 +230,9 @@ ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="")
 # --- Product knobs -----------------------------------------------------------------------------------------------
 SYNC_INTERVAL_SECONDS = env.int("SYNC_INTERVAL_SECONDS", default=15)
 RUN_RETENTION_DAYS = env.int("RUN_RETENTION_DAYS", default=365)
+# Backups of the control plane's database (flows/backup_operations.py, controlplane/backups/).
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+BACKUP_SCRATCH_DATABASE = env.str("BACKUP_SCRATCH_DATABASE", default="")
 # Keys the audit hash chain: without it, anyone with DB write access could rewrite the log and re-hash it.
 AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="")
 if not AUDIT_HMAC_KEY:

@@ -21,6 +21,8 @@ CHANGE_CONFIG = "workflows.change_orchestrationconfig"
 VIEW_CONFIG = "workflows.view_orchestrationconfig"
 ACTION = "config.update"
 TARGET_TYPE = "orchestration_config"
+# The served health check's deployment (flows/catalogue/system.py): its schedule follows the configured interval.
+HEALTH_CHECK_DEPLOYMENT = "health-check"
 CONFIG_FIELDS = (
     "max_concurrent_runs",
     "retry_attempts",
@@ -58,6 +60,11 @@ def update_config(actor: Actor, changes: dict[str, Any]) -> OrchestrationConfig:
             apply_concurrency_cap_everywhere(config.max_concurrent_runs or None)
         except prefect_api.PrefectError as exc:
             _refuse(actor, UpstreamUnavailable(f"Could not apply the concurrency cap in Prefect: {exc}"))
+    if after["health_check_interval_seconds"] != before["health_check_interval_seconds"]:
+        try:
+            prefect_api.set_interval_schedules(HEALTH_CHECK_DEPLOYMENT, config.health_check_interval_seconds)
+        except prefect_api.PrefectError as exc:
+            _refuse(actor, UpstreamUnavailable(f"Could not change the health check's schedule in Prefect: {exc}"))
     changed = {name for name in after if after[name] != before[name]}
     with transaction.atomic(durable=True):
         config.save()

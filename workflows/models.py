@@ -246,16 +246,39 @@ class OrchestrationConfig(models.Model):
     max_concurrent_runs = models.PositiveIntegerField(
         default=5,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_CONCURRENT_RUNS)],
-        help_text="Applied as Prefect's own concurrency limit on the work pools we trigger into.",
+        help_text="Applied as Prefect's own concurrency limit on the deployments and work pools we trigger into, at "
+        "once when changed and at each trigger; the sync re-applies it where Prefect has lost it (a Prefect restart, "
+        "a re-served deployment), so within one sync interval of the stack starting.",
     )
-    retry_attempts = models.PositiveIntegerField(default=3, validators=[MaxValueValidator(MAX_RETRY_ATTEMPTS)])
+    retry_attempts = models.PositiveIntegerField(
+        default=3,
+        validators=[MaxValueValidator(MAX_RETRY_ATTEMPTS)],
+        help_text="How many times the auto-recovery flow re-runs each CRASHED run (each retry audited as the system). "
+        "Prefect would let a triggered run carry its own retry policy (its empirical_policy), but runs triggered "
+        "here do not yet: they retry as their flow's decorator says.",
+    )
     health_check_interval_seconds = models.PositiveIntegerField(
-        default=60, validators=[MinValueValidator(10), MaxValueValidator(SECONDS_PER_DAY)]
+        default=60,
+        validators=[MinValueValidator(10), MaxValueValidator(SECONDS_PER_DAY)],
+        help_text="The schedule of the served health-check deployment: a change is pushed to Prefect at once, and "
+        "the serve process starts with it.",
     )
-    auto_recovery_enabled = models.BooleanField(default=False)
-    monitoring_enabled = models.BooleanField(default=True)
+    auto_recovery_enabled = models.BooleanField(
+        default=False,
+        help_text="Switches the auto-recovery flow (deployment auto-recovery, every 5 minutes): on, it re-runs "
+        "CRASHED runs (never FAILED ones) up to the retry attempts; off, it does nothing and says so.",
+    )
+    monitoring_enabled = models.BooleanField(
+        default=True,
+        help_text="Switches the monitoring samplers: off, the beat tasks take no host samples, check no components "
+        "and raise no run alerts.",
+    )
     default_timeout_seconds = models.PositiveIntegerField(
-        default=3600, validators=[MinValueValidator(1), MaxValueValidator(7 * SECONDS_PER_DAY)]
+        default=3600,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * SECONDS_PER_DAY)],
+        help_text="Prefect has no per-run timeout for a deployment run (only a flow's own timeout_seconds): the "
+        "run-timeouts flow (every minute) cancels runs still RUNNING this long after they started, audited as the "
+        "system.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

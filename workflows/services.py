@@ -158,6 +158,29 @@ def apply_concurrency_cap_everywhere(cap: int | None) -> int:
     return updated
 
 
+def reapply_lost_concurrency_cap() -> int:
+    """Put the saved cap back on the mirrored deployments and work pools whose Prefect limit differs (Prefect
+    restarted with a fresh database, or `serve()` re-created its deployments); returns how many were fixed. Called
+    by the sync (so within one sync interval of the stack starting); nothing to do before an admin saved the
+    configuration."""
+    config = OrchestrationConfig.objects.filter(pk=1).first()
+    if config is None:
+        return 0
+    cap = config.max_concurrent_runs or None
+    fixed = 0
+    with prefect_api.session():
+        for deployment in Deployment.objects.filter(deleted_in_prefect=False).exclude(concurrency_limit=cap):
+            prefect_api.set_deployment_concurrency_limit(deployment.prefect_id, cap)
+            Deployment.objects.filter(pk=deployment.pk).update(concurrency_limit=cap)
+            fixed += 1
+        pools = WorkPool.objects.filter(deleted_in_prefect=False, deployments__isnull=False).distinct()
+        for pool in pools.exclude(concurrency_limit=cap):
+            prefect_api.set_work_pool_concurrency_limit(pool.name, cap)
+            WorkPool.objects.filter(pk=pool.pk).update(concurrency_limit=cap)
+            fixed += 1
+    return fixed
+
+
 # --- Cancel and retry ---------------------------------------------------------------------------------------------
 
 CANCEL_DONE_STATES = frozenset({StateType.CANCELLING, StateType.CANCELLED})

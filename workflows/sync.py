@@ -33,6 +33,7 @@ from workflows.locks import exclusive
 from workflows.mirror import upsert_flow_runs, write_flow_runs
 from workflows.models import TERMINAL_STATE_TYPES, FlowRun, StateType, SyncStatus, never_started_auto_scheduled_run
 from workflows.references import sync_reference_data
+from workflows.services import reapply_lost_concurrency_cap
 
 __all__ = ["SyncResult", "sync_flow_runs", "sync_prefect", "sync_reference_data", "upsert_flow_runs"]
 
@@ -121,7 +122,18 @@ def sync_prefect(full: bool = False, wait_seconds: float = 0, on_page: PageCallb
         _record_failure(REFERENCES_STREAM, exc)
         raise
     _record_success(REFERENCES_STREAM, SyncResult(rows_written=written, duration_seconds=time.monotonic() - clock))
+    _reapply_concurrency_cap()
     return sync_flow_runs(full=full, wait_seconds=wait_seconds, on_page=on_page)
+
+
+def _reapply_concurrency_cap() -> None:
+    try:
+        fixed = reapply_lost_concurrency_cap()
+    except prefect_api.PrefectError as exc:  # the runs still sync; the next sync tries again
+        logger.warning("could not re-apply the concurrency cap in Prefect: %s", exc)
+        return
+    if fixed:
+        logger.info("re-applied the concurrency cap to %d deployments / work pools that Prefect had lost it on", fixed)
 
 
 # --- reads ------------------------------------------------------------------------------------------------------

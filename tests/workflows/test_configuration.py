@@ -84,7 +84,7 @@ def test_values_out_of_range_are_refused_with_the_range_in_the_field_message(fie
     assert getattr(OrchestrationConfig.load(), field) != value
 
 
-def test_values_at_the_ends_of_the_ranges_are_accepted():
+def test_values_at_the_ends_of_the_ranges_are_accepted(prefect_server):  # the interval goes to Prefect too
     admin = Actor(user=UserFactory(role="admin"))
     update_config(admin, {"retry_attempts": 10, "health_check_interval_seconds": 86_400, "default_timeout_seconds": 1})
     config = OrchestrationConfig.load()
@@ -105,7 +105,7 @@ def test_changed_cap_is_pushed_to_prefects_deployment_limits(served_flows):
         assert deployment.concurrency_limit == 2
 
 
-def test_admin_change_form_goes_through_the_service():
+def test_admin_change_form_goes_through_the_service(prefect_server):  # the interval goes to Prefect too
     client = Client()
     client.force_login(UserFactory(role="admin"))
     config = OrchestrationConfig.load()

@@ -60,6 +60,7 @@ from workflows.prefect_api.writes import (
     set_deployment_concurrency_limit,
     set_deployment_paused,
     set_flow_run_state,
+    set_interval_schedules,
     set_work_pool_concurrency_limit,
 )
 
@@ -107,5 +108,6 @@ __all__ = [
     "set_deployment_concurrency_limit",
     "set_deployment_paused",
     "set_flow_run_state",
+    "set_interval_schedules",
     "set_work_pool_concurrency_limit",
 ]

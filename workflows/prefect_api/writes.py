@@ -86,3 +86,18 @@ def set_work_pool_concurrency_limit(work_pool_name: str, limit: int | None) -> N
 def set_deployment_paused(deployment_id: UUID | str, paused: bool) -> None:
     """Pause (no new scheduled runs, manual triggers refused by the control plane) or resume a deployment."""
     _patch(f"/deployments/{deployment_id}", {"paused": paused})
+
+
+def set_interval_schedules(deployment_name: str, seconds: int) -> int:
+    """Every deployment named `deployment_name`: its interval schedules now fire every `seconds` (Prefect then
+    regenerates the auto-scheduled runs). Returns how many schedules changed."""
+    changed = 0
+    for deployment in _post("/deployments/filter", {"deployments": {"name": {"any_": [deployment_name]}}}):
+        for schedule in deployment.get("schedules") or []:
+            rule = schedule.get("schedule") or {}
+            if "interval" not in rule or rule["interval"] == seconds:
+                continue
+            new_rule = {**rule, "interval": seconds}
+            _patch(f"/deployments/{deployment['id']}/schedules/{schedule['id']}", {"schedule": new_rule})
+            changed += 1
+    return changed
