@@ -147,13 +147,27 @@ class FlowRunAdmin(RunPageAdminMixin, RunOperationsAdminMixin, MirrorAdmin):
             return queryset.filter(name__startswith=term), False
 
 
+class CategoryFilter(admin.SimpleListFilter):
+    """The flow catalogue's categories: each deployment's first tag (deployments are few: read them all)."""
+
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        categories = {tags[0] for tags in Deployment.objects.values_list("tags", flat=True) if tags}
+        return [(category, category) for category in sorted(categories)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> QuerySet[Deployment]:
+        return queryset.filter(tags__0=self.value()) if self.value() else queryset
+
+
 @admin.register(Deployment)
 class DeploymentAdmin(TriggerDeploymentAdminMixin, MirrorAdmin):
     list_display = [
-        "__str__", "schedule", "last_run", "next_run", "success_rate", "runs", "paused", "work_pool",
+        "__str__", "category", "schedule", "last_run", "next_run", "success_rate", "runs", "paused", "work_pool",
         "concurrency_limit",
     ]  # fmt: skip
-    list_filter = ["paused", "status", "work_pool", "deleted_in_prefect"]
+    list_filter = [CategoryFilter, "paused", "status", "work_pool", "deleted_in_prefect"]
     list_select_related = ["flow", "work_pool"]
     raw_id_fields = ["flow", "work_pool"]
     search_fields = ["name", "flow__name"]

@@ -106,6 +106,11 @@ class Deployment(MirroredObject):
         """The `flow-name/deployment-name` form Prefect's CLI and API use."""
         return str(self)
 
+    @property
+    def category(self) -> str:
+        """The catalogue's category (system, recovery, analysis, …): a deployment's first tag (flows/catalogue/)."""
+        return self.tags[0] if self.tags else ""
+
 
 class FlowRun(MirroredObject):
     name = models.CharField(max_length=255)

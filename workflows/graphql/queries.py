@@ -78,8 +78,17 @@ class WorkflowsQuery:
         return find_run(id)
 
     @strawberry_django.connection(CountedConnection[DeploymentNode], extensions=[view_perm("view_deployment")])
-    def deployments(self, include_deleted: bool = False) -> QuerySet[Deployment]:
+    def deployments(
+        self,
+        include_deleted: bool = False,
+        category: Annotated[
+            str | None,
+            strawberry.argument(description="Only deployments of this catalogue category (first tag)."),
+        ] = None,
+    ) -> QuerySet[Deployment]:
         deployments = Deployment.objects.order_by("flow__name", "name", "id")
+        if category:
+            deployments = deployments.filter(tags__0=category)
         return deployments if include_deleted else deployments.filter(deleted_in_prefect=False)
 
     @strawberry_django.connection(CountedConnection[FlowNode], extensions=[view_perm("view_flow")])

@@ -87,6 +87,10 @@ class DeploymentNode(relay.Node):
     def full_name(self, root: Deployment) -> str:
         return root.full_name
 
+    @strawberry_django.field(only=["tags"], description="The catalogue's category: the deployment's first tag.")
+    def category(self, root: Deployment) -> str:
+        return root.category
+
 
 @model_type(FlowRunStateChange, name="FlowRunStateChange")
 class FlowRunStateChangeType:
