@@ -1,12 +1,16 @@
 """Monitoring costs: threshold crossing → webhook received, the sampler's CPU, `/metrics` and `runHealth` timings.
 
     .venv/bin/python -m bench.monitoring [--runs 20000] [--rounds 50]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_bench_monitoring .venv/bin/python -m bench.monitoring \
+        --runs 1000000
 
 Uses a temporary SQLite database (migrated; `--runs` mirrored runs over 20 deployments in mixed states, bulk
-inserted) and a real HTTP server on 127.0.0.1 in a thread as the webhook. The crossing is timed from the evaluation
-call to the moment the server has read the POST: evaluation, the alert row and its audit event, the delivery row and
-the signed POST — with Celery eager, so the broker hop of production (a task queued, then picked up by a worker) is
-not in it. Prints a Markdown table (not a timed test).
+inserted) or, with `DATABASE_URL` on PostgreSQL, that database (created if missing, runs already there reused; seeded
+as bench/dashboard.py seeds it: 1 run in 10 scheduled, most of them late), and a real HTTP server on 127.0.0.1 in a
+thread as the webhook. The crossing is timed from the evaluation call to the moment the server has read the POST:
+evaluation, the alert row and its audit event, the delivery row and the signed POST — with Celery eager, so the
+broker hop of production (a task queued, then picked up by a worker) is not in it. Prints a Markdown table (not a
+timed test).
 """
 
 from __future__ import annotations
@@ -26,8 +30,17 @@ REPO = Path(__file__).resolve().parents[1]
 RUN_HEALTH_QUERY = "{ runHealth(window: 86400) { overall { runs failureRate } deployments { deployment runs slow } } }"
 
 
+def _on_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
 def _setup(home: Path) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{home / 'bench.sqlite3'}"
+    if _on_postgres():
+        from bench.graphql import _ensure_postgres_database
+
+        _ensure_postgres_database(os.environ["DATABASE_URL"])
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{home / 'bench.sqlite3'}"
     os.environ["VAR_DIR"] = str(home)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
     sys.path.insert(0, str(REPO))
@@ -40,6 +53,22 @@ def _setup(home: Path) -> None:
 
 
 def _seed(runs: int) -> Any:
+    if _on_postgres():  # millions of rows: one INSERT … SELECT per 100k (bench/dashboard.py), then fresh statistics
+        from django.db import connection
+
+        from bench.dashboard import _seed_runs
+        from tests.factories import UserFactory
+
+        _seed_runs(runs)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE workflows_flowrun")
+        viewer = UserFactory(role="viewer")
+        viewer.get_all_permissions()
+        return viewer
+    return _seed_on_sqlite(runs)
+
+
+def _seed_on_sqlite(runs: int) -> Any:
     import uuid
     from datetime import timedelta
 

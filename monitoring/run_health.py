@@ -72,7 +72,7 @@ def _aggregates(runs: QuerySet[FlowRun], since: datetime, late_before: datetime)
     late = (
         runs.filter(state_type=StateType.SCHEDULED, expected_start_time__lt=late_before)
         .values("deployment_id")
-        .annotate(late=Count("pk"))
+        .annotate(late=Count("*"))  # COUNT(*), not COUNT(id): an index-only scan of flowrun_active_idx
         .order_by()
     )
     figures: dict[int | None, dict[str, int]] = defaultdict(dict)
