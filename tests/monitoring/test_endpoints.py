@@ -13,6 +13,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.components import check_components
+from monitoring.evaluation import evaluate_health
+from monitoring.models import Alert, ComponentHealth, Threshold
 from tests.factories import AlertFactory, FlowRunFactory, SystemSampleFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +101,29 @@ def test_metrics_count_active_runs_of_any_age_and_finished_ones_of_the_window(se
     FlowRunFactory(state_type="RUNNING", deleted_in_prefect=True)  # a ghost: never counted
     runs = {sample.labels["state"]: sample.value for sample in _scrape()["controlplane_flow_runs"]}
     assert runs == {"SCHEDULED": 1.0, "FAILED": 1.0}
+
+
+@pytest.mark.prefect
+@pytest.mark.faults
+def test_a_stopped_prefect_is_down_fails_readyz_and_raises_an_alert_that_its_restart_clears(prefect_server, settings):
+    """The real Prefect server stopped and started again on its port, checked as beat's task checks it."""
+    settings.PREFECT_CLIENT_MAX_RETRIES = 0
+    Threshold.objects.exclude(metric="component_down").update(enabled=False)
+    try:
+        prefect_server.stop()
+        check_components(["prefect_api"])
+        evaluate_health()
+        assert ComponentHealth.objects.get(component="prefect_api").status == "down"
+        response = Client().get("/readyz")
+        assert response.status_code == 503 and "prefect_api" in response.json()["reasons"]
+        alert = Alert.objects.get(subject="component:prefect_api", status="firing")
+        assert alert.severity == "critical"
+    finally:
+        if prefect_server.process is None:
+            prefect_server.start()
+    check_components(["prefect_api"])
+    evaluate_health()
+    assert ComponentHealth.objects.get(component="prefect_api").status == "ok"
+    assert Client().get("/readyz").status_code == 200
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
