@@ -35,6 +35,7 @@ from workflows.services import (
     start_cancel,
     start_retry,
     start_trigger,
+    triggered_run_retry_policy,
 )
 
 BATCH_SIZE = 50
@@ -121,8 +122,10 @@ def _trigger_batch(actor: Actor, batch: list[TriggerItem]) -> list[ItemResult]:
             if refusals[deployment.pk] is not None:
                 audit.attempt(audit.fail, refusals[deployment.pk])
 
+    retry_policy = triggered_run_retry_policy()  # read here: `create` runs on threads without database access
+
     def create(audit: Auditor, item: TriggerItem) -> None:
-        create_run(audit, *item)
+        create_run(audit, *item, retry_policy)
 
     _concurrently(create, list(zip(audits, batch, strict=True)))
     return _write_batch([deployment for deployment, _, _ in batch], audits)

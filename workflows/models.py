@@ -258,9 +258,9 @@ class OrchestrationConfig(models.Model):
     retry_attempts = models.PositiveIntegerField(
         default=3,
         validators=[MaxValueValidator(MAX_RETRY_ATTEMPTS)],
-        help_text="How many times the auto-recovery flow re-runs each CRASHED run (each retry audited as the system). "
-        "Prefect would let a triggered run carry its own retry policy (its empirical_policy), but runs triggered "
-        "here do not yet: they retry as their flow's decorator says.",
+        help_text="How many times a run triggered here is retried by Prefect when it fails (the run carries this "
+        "retry policy, 10 s apart, instead of its flow decorator's), and how many times the auto-recovery flow re-runs "
+        "each CRASHED run (each retry audited as the system). Applies to runs triggered after the change.",
     )
     health_check_interval_seconds = models.PositiveIntegerField(
         default=60,

@@ -57,8 +57,17 @@ def trigger_deployment(
     audit = start_trigger(actor, deployment, parameters)
     check_trigger(audit, deployment, parameters)
     audit.call_prefect(check_deployment_mirrored, deployment)
-    create_run(audit, deployment, parameters, idempotency_key)
+    create_run(audit, deployment, parameters, idempotency_key, triggered_run_retry_policy())
     return audit.commit()
+
+
+# Seconds between the automatic retries of a triggered run that failed.
+TRIGGERED_RUN_RETRY_DELAY_SECONDS = 10
+
+
+def triggered_run_retry_policy() -> tuple[int, int]:
+    """(retries, delay) every run triggered here carries: the configuration's retry attempts."""
+    return OrchestrationConfig.load().retry_attempts, TRIGGERED_RUN_RETRY_DELAY_SECONDS
 
 
 def _parameters_refused(exc: prefect_api.PrefectRejected) -> ServiceError:
@@ -102,13 +111,20 @@ def check_deployment_live(deployment: Deployment) -> None:
     _apply_concurrency_cap(deployment, live)
 
 
-def create_run(audit: Auditor, deployment: Deployment, parameters: dict[str, Any], idempotency_key: str | None) -> None:
+def create_run(
+    audit: Auditor,
+    deployment: Deployment,
+    parameters: dict[str, Any],
+    idempotency_key: str | None,
+    retry_policy: tuple[int, int],
+) -> None:
     """Create the run in Prefect and queue its mirror row and audit record (no database access here)."""
     run, created = audit.call_prefect(
         prefect_api.create_or_find_flow_run,
         deployment.prefect_id,
         parameters,
         idempotency_key,
+        retry_policy=retry_policy,
         rejected=_parameters_refused,
     )
     audit.mirror_and_record(run, after={"flow_run": run["id"], "parameters": run["parameters"]}, new=created)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.prefect_helpers import TEST_CONCURRENCY_CAP
+from tests.prefect_helpers import TEST_CONFIG
 from tests.workflows.operation_runs import idle_deployment, operator, prefect_requests
 from tests.workflows.real_runs import mirrored_deployments
 from workflows.models import Deployment, OrchestrationConfig
@@ -16,5 +16,5 @@ __all__ = ["idle_deployment", "operator", "prefect_requests"]  # fixtures define
 def deployments(served_flows) -> dict[str, Deployment]:
     """The served deployments (health-check, etl-hourly), resumed and mirrored, under the tests' generous cap (the
     first trigger writes it to Prefect, whatever an earlier test left there)."""
-    OrchestrationConfig.objects.update_or_create(pk=1, defaults={"max_concurrent_runs": TEST_CONCURRENCY_CAP})
+    OrchestrationConfig.objects.update_or_create(pk=1, defaults=TEST_CONFIG)
     return mirrored_deployments()

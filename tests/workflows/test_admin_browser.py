@@ -18,7 +18,7 @@ import pytest
 
 from tests.gateway.conftest import PASSWORD, gateway, gateway_env, manage  # noqa: F401 -- fixtures used here
 from tests.gateway.helpers import gateway_deployment, run_state, scheduled_run
-from tests.prefect_helpers import REPO_ROOT, TEST_CONCURRENCY_CAP
+from tests.prefect_helpers import REPO_ROOT, TEST_CONFIG
 
 pytestmark = [
     pytest.mark.prefect,
@@ -29,7 +29,7 @@ SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 PREPARE = f"""
 from workflows.models import OrchestrationConfig
-OrchestrationConfig.objects.update_or_create(pk=1, defaults={{"max_concurrent_runs": {TEST_CONCURRENCY_CAP}}})
+OrchestrationConfig.objects.update_or_create(pk=1, defaults={TEST_CONFIG!r})
 """
 
 

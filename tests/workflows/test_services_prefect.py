@@ -179,6 +179,18 @@ def test_retry_of_a_failed_run_runs_it_again(etl, operator):
     assert AuditEvent.objects.get(action="flow_run.retry").outcome == "success"
 
 
+def test_a_triggered_run_carries_the_configured_retries_and_prefect_retries_it(etl, operator):
+    OrchestrationConfig.objects.filter(pk=1).update(retry_attempts=1)
+    run = services.trigger_deployment(operator, etl, {"rows": -1})
+
+    final = wait_for_run(
+        run.prefect_id, lambda r: r["state_type"] in FINAL_STATE_TYPES and r["run_count"] >= 2, "a retried failure"
+    )
+    assert (final["state_type"], final["run_count"]) == ("FAILED", 2)  # the first run and one retry, no more
+    assert final["empirical_policy"]["retries"] == 1
+    assert "AwaitingRetry" in {state["name"] for state in prefect_api.read_flow_run_states(run.prefect_id)}
+
+
 def test_retry_of_a_completed_run_is_refused(deployments, operator):
     run = services.trigger_deployment(operator, deployments[HEALTH_CHECK_DEPLOYMENT], {})
     wait_until_final(str(run.prefect_id))

@@ -25,16 +25,23 @@ def create_flow_run_from_deployment(
 
 
 def create_or_find_flow_run(
-    deployment_id: UUID | str, parameters: JSON, idempotency_key: str | None = None, tags: list[str] | None = None
+    deployment_id: UUID | str,
+    parameters: JSON,
+    idempotency_key: str | None = None,
+    tags: list[str] | None = None,
+    retry_policy: tuple[int, int] | None = None,
 ) -> tuple[JSON, bool]:
     """`create_flow_run_from_deployment`, and whether this call created the run (201) rather than found the one its
-    idempotency key names (200).
+    idempotency key names (200). `retry_policy`: (retries, seconds between them) the run carries — Prefect's engine
+    takes it instead of the flow decorator's, and its orchestration re-schedules a FAILED run that has retries left.
 
     Prefect creates runs of a paused deployment too: refusing those is the caller's job.
     """
     body: JSON = {"parameters": parameters, "state": {"type": "SCHEDULED", "name": "Scheduled"}}
     if idempotency_key:
         body["idempotency_key"] = idempotency_key
+    if retry_policy is not None:
+        body["empirical_policy"] = {"retries": retry_policy[0], "retry_delay": retry_policy[1]}
     if tags is not None:
         body["tags"] = tags
     with _client() as client:

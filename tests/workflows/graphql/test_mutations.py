@@ -10,8 +10,8 @@ import pytest
 from controlplane.audit.models import AuditEvent, AuditOutcome
 from flows.serve import ETL_DEPLOYMENT, HEALTH_CHECK_DEPLOYMENT
 from tests.graphql_client import client_for, graphql_data, post_graphql
-from tests.prefect_helpers import wait_until_final
-from workflows.models import Deployment, FlowRun
+from tests.prefect_helpers import TEST_CONFIG, wait_until_final
+from workflows.models import Deployment, FlowRun, OrchestrationConfig
 from workflows.references import sync_reference_data
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
@@ -34,6 +34,7 @@ RETRY = f"mutation Retry($id: ID!) {{ retryFlowRun(id: $id) {{ {RESULT_FIELDS} }
 
 @pytest.fixture
 def mirrored(served_flows) -> dict[str, Deployment]:
+    OrchestrationConfig.objects.update_or_create(pk=1, defaults=TEST_CONFIG)
     sync_reference_data()
     return {name: Deployment.objects.get(name=name) for name in (HEALTH_CHECK_DEPLOYMENT, ETL_DEPLOYMENT)}
 
