@@ -10,14 +10,11 @@ from django.test import Client
 
 from controlplane.devstack.processes import ManagedProcess
 from tests.graphql_client import client_for
-from tests.prefect_helpers import start_flow_server
+from tests.prefect_helpers import PATIENT_RETRIES, PATIENT_TIMEOUT_SECONDS, start_flow_server
 from tests.prefect_server import PrefectTestServer
 
 # A flow that runs inside the test process must talk to the test server, never to a server on the default port.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-PATIENT_TIMEOUT_SECONDS = 30.0
-PATIENT_RETRIES = 3  # Prefect backs off 2, 4, 8 s: a locked SQLite has freed up by then
 
 
 @pytest.fixture(scope="session")

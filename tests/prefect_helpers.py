@@ -25,6 +25,10 @@ FINAL_STATE_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # what any test runs at once, so slots still held by earlier tests' runs (Prefect releases a cancelled run's slot
 # only once its runner has stopped it) never hold a later test's run in AwaitingConcurrencySlot.
 TEST_CONCURRENCY_CAP = 25
+# The suite's Prefect clients wait longer and retry more than production's defaults: the test server keeps its data
+# in SQLite while the served flows write to it, so it sometimes answers late or 503 ("database is locked").
+PATIENT_TIMEOUT_SECONDS = 30.0
+PATIENT_RETRIES = 3  # Prefect backs off 2, 4, 8 s: a locked SQLite has freed up by then
 # The configuration the served-flow tests run under: the generous cap, and no automatic retries of triggered runs (a
 # run a test makes fail ends FAILED at once; tests/workflows/test_services_prefect.py proves the retries themselves).
 TEST_CONFIG = {"max_concurrent_runs": TEST_CONCURRENCY_CAP, "retry_attempts": 0}

@@ -15,7 +15,13 @@ import httpx
 import pytest
 
 from controlplane.devstack.processes import ManagedProcess, free_port
-from tests.prefect_helpers import create_deployment_in_prefect, create_flow_run_in_prefect, wait_for_state
+from tests.prefect_helpers import (
+    PATIENT_RETRIES,
+    PATIENT_TIMEOUT_SECONDS,
+    create_deployment_in_prefect,
+    create_flow_run_in_prefect,
+    wait_for_state,
+)
 from tests.processes import manage, poll, start_celery, start_uvicorn
 
 pytestmark = [
@@ -37,7 +43,7 @@ print(create_api_token(Actor.system(), user, "broker-outage")[1])
 RUNS = "{ flowRuns(first: 5) { edges { node { prefectId } } } }"
 BULK_CANCEL = """mutation Cancel($ids: [ID!]!) { bulkCancel(ids: $ids) {
   __typename ... on BulkOperation { id status } } }"""
-JOB = "query Job($id: ID!) { bulkOperation(id: $id) { status succeeded failed } }"
+JOB = "query Job($id: ID!) { bulkOperation(id: $id) { status succeeded failed items { target ok error } } }"
 
 
 class PrivateRedis:
@@ -88,6 +94,8 @@ def test_a_bulk_job_submitted_while_the_broker_is_down_runs_once_it_returns(pref
         "VAR_DIR": str(home / "var"),
         "CACHE_URL": f"filecache://{home / 'cache'}",
         "CELERY_BROKER_URL": redis.url,
+        "PREFECT_API_TIMEOUT": str(PATIENT_TIMEOUT_SECONDS),  # the suite's patience with the SQLite test server
+        "PREFECT_CLIENT_MAX_RETRIES": str(PATIENT_RETRIES),
         "BULK_SYNC_MAX_ITEMS": "1",  # two runs make a background job
         "REQUEUE_SECONDS": "2",  # beat's sweep: every 2 s, for jobs queued 2 s or more
     }
@@ -120,7 +128,7 @@ def test_a_bulk_job_submitted_while_the_broker_is_down_runs_once_it_returns(pref
             timeout=180,
             wanted="the job finished",
         )
-        assert (finished["succeeded"], finished["failed"]) == (2, 0)
+        assert (finished["succeeded"], finished["failed"]) == (2, 0), finished["items"]
         for run_id in runs:
             wait_for_state(run_id, {"CANCELLED"})
     finally:
