@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -42,11 +43,26 @@ def prefect_server() -> Iterator[PrefectTestServer]:
 
 
 @pytest.fixture(scope="session")
-def served_flows(prefect_server: PrefectTestServer) -> Iterator[ManagedProcess]:
-    """The flows of `flows/` served against the session's Prefect server, as `make run` serves them."""
-    process = start_flow_server(prefect_server)
-    yield process
-    process.stop()
+def _flow_server(prefect_server: PrefectTestServer) -> Iterator[dict[str, Any]]:
+    state: dict[str, Any] = {"process": None, "prefect_starts": 0}
+    yield state
+    if state["process"] is not None:
+        state["process"].stop()
+
+
+@pytest.fixture(scope="module")
+def served_flows(prefect_server: PrefectTestServer, _flow_server: dict[str, Any]) -> ManagedProcess:
+    """The flows of `flows/` served against the session's Prefect server, as `make run` serves them: one process
+    for the session, started again after a test restarted Prefect — a runner that saw Prefect down for a few
+    seconds stops noticing cancellations for good (Prefect's runner gives its cancellation polling up after three
+    failed calls), so a later cancel would never finish."""
+    process = _flow_server["process"]
+    if process is None or not process.is_alive() or _flow_server["prefect_starts"] != prefect_server.starts:
+        if process is not None:
+            process.stop()
+        _flow_server["process"] = start_flow_server(prefect_server)
+        _flow_server["prefect_starts"] = prefect_server.starts
+    return _flow_server["process"]
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,10 @@ class PrefectTestServer:
         self.auth_string = f"tests:{secrets.token_urlsafe(16)}"
         self.env = prefect_server_env(self.home, self.port, auth_string=self.auth_string)
         self.process: ManagedProcess | None = None
+        self.starts = 0
 
     def start(self) -> None:
+        self.starts += 1  # a restart (a fault test) is noticed by the served-flows fixture
         self.process = ManagedProcess(
             "prefect-test", prefect_server_command("127.0.0.1", self.port), self.env, log_file=self.home / "server.log"
         ).start()
