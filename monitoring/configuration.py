@@ -96,8 +96,15 @@ def _changed(before: dict[str, Any] | None, after: dict[str, Any]) -> tuple[Any,
 # --- Thresholds -----------------------------------------------------------------------------------------------------
 
 
+REQUIRED_THRESHOLD_FIELDS = ("name", "warning_level", "critical_level")
+
+
 def threshold_errors(threshold: Threshold) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {
+        name: ["This field is required."]
+        for name in REQUIRED_THRESHOLD_FIELDS
+        if getattr(threshold, name) in (None, "")
+    }
     if threshold.metric not in Metric.values:
         errors["metric"] = [f"Unknown metric {threshold.metric!r}; one of {', '.join(Metric.values)}."]
     elif threshold.scope not in SCOPES_OF.get(Metric(threshold.metric), (Scope.GLOBAL,)):
