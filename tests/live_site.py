@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.conftest import manage, start_uvicorn
 from tests.prefect_helpers import REPO_ROOT
+from tests.processes import manage, site_env, start_uvicorn
 
 PASSWORD = "dashboard-Password-for-tests"
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
@@ -24,6 +24,14 @@ TIMEOUT_MS = 60_000
 needs_chromium = pytest.mark.skipif(
     not shutil.which("chromium"), reason="needs Debian's chromium (apt-get install chromium)"
 )
+
+
+def save_screenshot(page, name: str, full_page: bool = True) -> None:
+    """`var/screenshots/NAME.png` (git-ignored): what the page looked like when the test passed."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=full_page)
+
+
 SEED = f"""
 from datetime import timedelta
 from django.contrib.auth.models import Group, User
@@ -59,15 +67,8 @@ class LiveSite:
 @pytest.fixture(scope="module")
 def live_site() -> Iterator[LiveSite]:
     home = Path(tempfile.mkdtemp(prefix="cp-dashboard-"))
-    env = {
-        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
-        "DATABASE_URL": f"sqlite:///{home / 'controlplane.sqlite3'}",
-        "VAR_DIR": str(home),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DEBUG": "false",
-        "CACHE_URL": f"filecache://{home / 'cache'}",
-        "PREFECT_API_URL": "http://127.0.0.1:9/api",  # never called: the dashboard reads the database only
-    }
+    # Prefect is never called: the dashboard reads the database only.
+    env = site_env(home, PREFECT_API_URL="http://127.0.0.1:9/api")
     manage(env, "migrate", "--noinput")
     manage(env, "shell", "-c", SEED)
     process, url = start_uvicorn("dashboard", env, home)

@@ -19,6 +19,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 
+def site_env(home: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a control plane run as live processes, on its own SQLite database and files under `home`."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
+        "DATABASE_URL": f"sqlite:///{home / 'controlplane.sqlite3'}",
+        "VAR_DIR": str(home),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DEBUG": "false",
+        "CACHE_URL": f"filecache://{home / 'cache'}",
+        **overrides,
+    }
+
+
 def manage(env: dict[str, str], *args: str) -> str:
     """`python manage.py ARGS` with the test's environment on top of ours; fails the test on a non-zero exit."""
     done = subprocess.run(

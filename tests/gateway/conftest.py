@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import manage, start_uvicorn
+from tests.processes import manage, site_env, start_uvicorn
 
 PASSWORD = "gateway-Password-for-tests"
 ROLES = ("viewer", "operator", "admin", "auditor")
@@ -77,15 +77,7 @@ class Gateway:
 @pytest.fixture(scope="session")
 def gateway_env(prefect_server) -> Iterator[tuple[dict[str, str], Path, dict[str, str]]]:
     home = Path(tempfile.mkdtemp(prefix="cp-gateway-"))
-    env = {
-        **prefect_server.client_env(),
-        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
-        "DATABASE_URL": f"sqlite:///{home / 'controlplane.sqlite3'}",
-        "VAR_DIR": str(home),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DEBUG": "false",
-        "CACHE_URL": f"filecache://{home / 'cache'}",
-    }
+    env = site_env(home, **prefect_server.client_env())
     manage(env, "migrate", "--noinput")
     tokens = json.loads(manage(env, "shell", "-c", SEED_SCRIPT).strip().splitlines()[-1])
     yield env, home, tokens

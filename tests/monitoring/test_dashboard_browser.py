@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.live_site import PASSWORD, SCREENSHOTS, TIMEOUT_MS, needs_chromium
+from tests.live_site import PASSWORD, TIMEOUT_MS, needs_chromium, save_screenshot
 from tests.live_site import signed_in as _signed_in
 
 
@@ -49,8 +49,7 @@ def test_an_operator_sees_the_dashboard_refresh_in_place(browser, live_site, wid
         )
         assert updated.inner_text().startswith("Updated")
         assert external == []  # no CDN, nothing outside our server
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / f"dashboard-{width}.png", full_page=True)
+        save_screenshot(page, f"dashboard-{width}")
     finally:
         page.context.close()
 
@@ -73,8 +72,7 @@ def test_the_samples_list_draws_its_chart_for_each_range(browser, live_site):
         page.locator("#samples-chart svg path").first.wait_for()
         page.get_by_role("button", name="24 h").click()
         page.wait_for_function("document.querySelectorAll('#samples-chart svg path').length === 3")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / "samples-1280.png")  # the chart and the top of the list
+        save_screenshot(page, "samples-1280", full_page=False)  # the chart and the top of the list
     finally:
         page.context.close()
 
@@ -87,7 +85,6 @@ def test_a_refused_viewer_sees_which_role_grants_the_action(browser, live_site):
         assert response.status == 403
         page.get_by_text("You are not allowed to do this").wait_for()
         assert "controlplane.verify_auditevent" in page.content()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / "refused-390.png", full_page=True)
+        save_screenshot(page, "refused-390")
     finally:
         page.context.close()

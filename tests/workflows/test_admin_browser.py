@@ -11,21 +11,17 @@ Screenshots of the run list, a run page and the trigger form at 1280 and 390 px 
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import pytest
 
 from tests.gateway.conftest import PASSWORD, gateway, gateway_env, manage  # noqa: F401 -- fixtures used here
 from tests.gateway.helpers import gateway_deployment, run_state, scheduled_run
-from tests.prefect_helpers import REPO_ROOT, TEST_CONFIG
+from tests.live_site import needs_chromium, save_screenshot
+from tests.prefect_helpers import TEST_CONFIG
 
-pytestmark = [
-    pytest.mark.prefect,
-    pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.prefect, needs_chromium]
 TIMEOUT_MS = 90_000
-SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 PREPARE = f"""
 from workflows.models import OrchestrationConfig
@@ -55,10 +51,9 @@ def logged_in(browser, site, role: str, path: str):
 
 def screenshot(page, name: str) -> None:
     """The page at desktop and phone width (full page), then back to desktop."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for size in WIDTHS.values():
         page.set_viewport_size(size)
-        page.screenshot(path=SCREENSHOTS / f"{name}-{size['width']}.png", full_page=True)
+        save_screenshot(page, f"{name}-{size['width']}")
     page.set_viewport_size(WIDTHS["desktop"])
 
 

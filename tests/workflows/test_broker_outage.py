@@ -22,7 +22,7 @@ from tests.prefect_helpers import (
     create_flow_run_in_prefect,
     wait_for_state,
 )
-from tests.processes import manage, poll, start_celery, start_uvicorn
+from tests.processes import manage, poll, site_env, start_celery, start_uvicorn
 
 pytestmark = [
     pytest.mark.prefect,
@@ -88,17 +88,16 @@ def test_a_bulk_job_submitted_while_the_broker_is_down_runs_once_it_returns(pref
     redis = PrivateRedis(home)
     deployment = create_deployment_in_prefect(f"broker-{uuid.uuid4().hex[:8]}", work_pool="idle-pool")
     runs = [create_flow_run_in_prefect(deployment, f"broker-run-{n}")["id"] for n in range(2)]
-    env = {
+    env = site_env(
+        home,
         **prefect_server.client_env(),
-        "DATABASE_URL": f"sqlite:///{home / 'controlplane.sqlite3'}",
-        "VAR_DIR": str(home / "var"),
-        "CACHE_URL": f"filecache://{home / 'cache'}",
-        "CELERY_BROKER_URL": redis.url,
-        "PREFECT_API_TIMEOUT": str(PATIENT_TIMEOUT_SECONDS),  # the suite's patience with the SQLite test server
-        "PREFECT_CLIENT_MAX_RETRIES": str(PATIENT_RETRIES),
-        "BULK_SYNC_MAX_ITEMS": "1",  # two runs make a background job
-        "REQUEUE_SECONDS": "2",  # beat's sweep: every 2 s, for jobs queued 2 s or more
-    }
+        VAR_DIR=str(home / "var"),
+        CELERY_BROKER_URL=redis.url,
+        PREFECT_API_TIMEOUT=str(PATIENT_TIMEOUT_SECONDS),  # the suite's patience with the SQLite test server
+        PREFECT_CLIENT_MAX_RETRIES=str(PATIENT_RETRIES),
+        BULK_SYNC_MAX_ITEMS="1",  # two runs make a background job
+        REQUEUE_SECONDS="2",  # beat's sweep: every 2 s, for jobs queued 2 s or more
+    )
     manage(env, "migrate", "--noinput")
     token = manage(env, "shell", "-c", SEED).strip().splitlines()[-1]
     processes: list[ManagedProcess] = []

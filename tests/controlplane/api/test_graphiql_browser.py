@@ -3,7 +3,7 @@ our own server, so it works offline (it used to stay on "Loading…" without unp
 
 from __future__ import annotations
 
-from tests.live_site import SCREENSHOTS, needs_chromium, signed_in
+from tests.live_site import needs_chromium, save_screenshot, signed_in
 
 
 @needs_chromium
@@ -22,7 +22,6 @@ def test_graphiql_loads_and_runs_a_query_without_leaving_our_server(browser, liv
         )
         assert answer == {"data": {"me": {"username": "dash-viewer"}}}
         assert outside == []
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=SCREENSHOTS / "graphiql-1280.png")
+        save_screenshot(page, "graphiql-1280", full_page=False)
     finally:
         page.context.close()

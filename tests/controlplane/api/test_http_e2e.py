@@ -19,7 +19,7 @@ import pytest
 from controlplane.devstack.processes import ManagedProcess, free_port
 from flows.serve import ETL_DEPLOYMENT
 from tests.prefect_helpers import REPO_ROOT
-from tests.processes import manage, wait_for_http
+from tests.processes import manage, site_env, wait_for_http
 
 pytestmark = pytest.mark.prefect
 
@@ -59,14 +59,7 @@ class RunningApi:
 def api(prefect_server, served_flows) -> Iterator[RunningApi]:
     home = Path(tempfile.mkdtemp(prefix="cp-graphql-e2e-"))
     port = free_port()
-    env = {
-        **prefect_server.client_env(),
-        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
-        "DATABASE_URL": f"sqlite:///{home / 'controlplane.sqlite3'}",
-        "VAR_DIR": str(home),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DEBUG": "false",
-    }
+    env = site_env(home, **prefect_server.client_env())
     full_env = {**os.environ, **env}
     manage(full_env, "migrate", "--noinput")
     tokens = json.loads(manage(full_env, "shell", "-c", SEED_SCRIPT).strip().splitlines()[-1])
