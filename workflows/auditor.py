@@ -21,7 +21,8 @@ from controlplane.exceptions import (
 )
 from workflows import prefect_api
 from workflows.mirror import apply_run_states, upsert_flow_runs
-from workflows.models import FlowRun
+from workflows.models import Deployment, FlowRun
+from workflows.references import ReferencePks
 
 
 class Auditor:
@@ -95,11 +96,15 @@ class Auditor:
         """Bring a stale mirror row up to date with what Prefect just said (before refusing)."""
         self._writes.append(lambda: upsert_flow_runs([payload]))
 
-    def mirror_and_record(self, payload: dict[str, Any], after: Any, new: bool = False) -> None:
-        """The success of an operation that Prefect answered with the whole run (a trigger; `new`: just created)."""
+    def mirror_and_record(
+        self, payload: dict[str, Any], after: Any, new: bool = False, deployment: Deployment | None = None
+    ) -> None:
+        """The success of an operation that Prefect answered with the whole run (a trigger; `new`: just created;
+        `deployment`: the run's, whose references need not be looked up again)."""
 
         def write() -> None:
-            (self.row,) = upsert_flow_runs([payload], new=new)
+            known = ReferencePks.of_deployment(deployment) if deployment is not None else None
+            (self.row,) = upsert_flow_runs([payload], new=new, known=known)
 
         self._writes.append(write)
         self.record(after)

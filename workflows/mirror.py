@@ -98,7 +98,12 @@ class UpsertResult:
 
 
 def upsert_flow_runs(
-    payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False, new: bool = False
+    payloads: Iterable[JSON],
+    *,
+    with_history: bool = True,
+    force: bool = False,
+    new: bool = False,
+    known: ReferencePks | None = None,
 ) -> list[FlowRun]:
     """Write Prefect flow-run JSON into the mirror; return the rows (with primary keys), in payload order.
 
@@ -107,9 +112,10 @@ def upsert_flow_runs(
     Missing flows, deployments and work pools are created from Prefect. Each new state is appended to
     `FlowRunStateChange`; with `with_history`, a run that was already mirrored and changed state gets its full
     Prefect history, so states passed through between two syncs are not lost. `new`: runs Prefect has just created
-    (a trigger's), which have no history or parent to look up yet, so only the write itself is left to do.
+    (a trigger's), which have no history or parent to look up yet, so only the write itself is left to do. `known`:
+    references the caller already holds (a trigger's deployment), not looked up again.
     """
-    result = write_flow_runs(payloads, with_history=with_history, force=force, new=new)
+    result = write_flow_runs(payloads, with_history=with_history, force=force, new=new, known=known)
     rows = {row.prefect_id: row for row in result.written}
     if result.unchanged_pks:
         rows.update({row.prefect_id: row for row in FlowRun.objects.filter(pk__in=result.unchanged_pks)})
@@ -117,13 +123,18 @@ def upsert_flow_runs(
 
 
 def write_flow_runs(
-    payloads: Iterable[JSON], *, with_history: bool = True, force: bool = False, new: bool = False
+    payloads: Iterable[JSON],
+    *,
+    with_history: bool = True,
+    force: bool = False,
+    new: bool = False,
+    known: ReferencePks | None = None,
 ) -> UpsertResult:
     """`upsert_flow_runs` without reading back the rows it did not need to write (the sync's bulk path)."""
     unique = _deduplicate(payloads)
     if not unique:
         return UpsertResult([], [], [])
-    refs = ensure_references(unique)
+    refs = ensure_references(unique, known)
     new = new and not any(p.get("parent_task_run_id") for p in unique)
     # Prefect is asked for histories and parents before the transaction, so no DB write lock is held during HTTP.
     # (A forced write without history needs this first read only for subflow runs: the full sync's bulk path.)
@@ -132,7 +143,9 @@ def write_flow_runs(
     candidates = [p for p in unique if _needs_write(p, seen_before.get(UUID(p["id"])), force)]
     histories = _fetch_histories(candidates, seen_before) if with_history else {}
     parents = _resolve_parents(candidates, seen_before)
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction: nothing recovers from a failed write halfway, and an operation's
+    # request saves two round trips.
+    with transaction.atomic(savepoint=False):
         _serialise_upserts()
         existing = _read_mirrored_runs(candidates) if candidates else {}
         to_write = [p for p in candidates if _needs_write(p, existing.get(UUID(p["id"])), force)]

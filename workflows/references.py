@@ -41,6 +41,16 @@ class ReferencePks:
     deployments: dict[UUID, int] = field(default_factory=dict)
     work_pools: dict[UUID, int] = field(default_factory=dict)
 
+    @classmethod
+    def of_deployment(cls, deployment: Deployment) -> ReferencePks:
+        """What a run of this mirrored deployment names, known without a query (its flow and work pool loaded)."""
+        pool = deployment.work_pool
+        return cls(
+            {deployment.flow.prefect_id: deployment.flow_id},
+            {deployment.prefect_id: deployment.pk},
+            {pool.prefect_id: pool.pk} if pool is not None else {},
+        )
+
 
 def _time(value: str | None) -> Any:
     return parse_datetime(value) if value else None
@@ -145,6 +155,14 @@ def _pks(model: type[models.Model], prefect_ids: Iterable[UUID]) -> dict[UUID, i
     return dict(model.objects.filter(prefect_id__in=list(prefect_ids)).values_list("prefect_id", "pk"))
 
 
+def _known_or_read(model: type[models.Model], prefect_ids: Iterable[UUID], known: dict[UUID, int]) -> dict[UUID, int]:
+    """The pks of these ids: the known ones as given, the others read (no query when all are known)."""
+    wanted = set(prefect_ids)
+    found = {prefect_id: pk for prefect_id, pk in known.items() if prefect_id in wanted}
+    unknown = wanted - found.keys()
+    return {**found, **_pks(model, unknown)} if unknown else found
+
+
 def upsert_work_pools(payloads: list[JSON]) -> int:
     now = timezone.now()
     rows = [work_pool_row(p, now) for p in payloads]
@@ -203,16 +221,22 @@ def sync_reference_data() -> int:
 # --- references of flow runs ----------------------------------------------------------------------------------------
 
 
-def ensure_references(run_payloads: list[JSON]) -> ReferencePks:
+def ensure_references(run_payloads: list[JSON], known: ReferencePks | None = None) -> ReferencePks:
     """Mirror pks of the flows, deployments and work pools these runs name, creating any the mirror lacks.
 
-    Costs three queries when all are mirrored; a missing flow or deployment is read from Prefect. A missing work
-    pool is created from the run's own `work_pool_id`/`work_pool_name` (the next reference sync fills the rest).
+    Costs a query per kind not all `known` (three at most) when all are mirrored; a missing flow or deployment is
+    read from Prefect. A missing work pool is created from the run's own `work_pool_id`/`work_pool_name` (the next
+    reference sync fills the rest).
     """
+    known = known or ReferencePks()
     flow_ids = {UUID(p["flow_id"]) for p in run_payloads}
     deployment_ids = {UUID(p["deployment_id"]) for p in run_payloads if p.get("deployment_id")}
     pools = {UUID(p["work_pool_id"]): p.get("work_pool_name") for p in run_payloads if p.get("work_pool_id")}
-    refs = ReferencePks(_pks(Flow, flow_ids), _pks(Deployment, deployment_ids), _pks(WorkPool, pools))
+    refs = ReferencePks(
+        _known_or_read(Flow, flow_ids, known.flows),
+        _known_or_read(Deployment, deployment_ids, known.deployments),
+        _known_or_read(WorkPool, pools, known.work_pools),
+    )
 
     missing_pools = [{"id": str(i), "name": name} for i, name in pools.items() if i not in refs.work_pools and name]
     if missing_pools:

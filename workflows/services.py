@@ -56,8 +56,9 @@ def trigger_deployment(
     """
     audit = start_trigger(actor, deployment, parameters)
     check_trigger(audit, deployment, parameters)
-    audit.call_prefect(check_deployment_mirrored, deployment)
-    create_run(audit, deployment, parameters, idempotency_key, triggered_run_retry_policy())
+    config = OrchestrationConfig.load()
+    audit.call_prefect(check_deployment_mirrored, deployment, config)
+    create_run(audit, deployment, parameters, idempotency_key, triggered_run_retry_policy(config))
     return audit.commit()
 
 
@@ -65,16 +66,16 @@ def trigger_deployment(
 TRIGGERED_RUN_RETRY_DELAY_SECONDS = 10
 
 
-def triggered_run_retry_policy() -> tuple[int, int]:
+def triggered_run_retry_policy(config: OrchestrationConfig | None = None) -> tuple[int, int]:
     """(retries, delay) every run triggered here carries: the configuration's retry attempts."""
-    return OrchestrationConfig.load().retry_attempts, TRIGGERED_RUN_RETRY_DELAY_SECONDS
+    return (config or OrchestrationConfig.load()).retry_attempts, TRIGGERED_RUN_RETRY_DELAY_SECONDS
 
 
 def _parameters_refused(exc: prefect_api.PrefectRejected) -> ServiceError:
     return InvalidInput(f"Prefect refused the parameters: {exc}", {NON_FIELD: [str(exc)]})
 
 
-def check_deployment_mirrored(deployment: Deployment) -> None:
+def check_deployment_mirrored(deployment: Deployment, config: OrchestrationConfig) -> None:
     """Refuse a deployment that is paused (asking Prefect when the mirror says so: it may have been resumed since
     the last sync); bring Prefect's limit to the cap when the mirror's differs."""
     if deployment.paused:
@@ -82,7 +83,7 @@ def check_deployment_mirrored(deployment: Deployment) -> None:
             raise _paused(deployment)
         Deployment.objects.filter(pk=deployment.pk).update(paused=False)
         deployment.paused = False
-    _apply_concurrency_cap(deployment, {"concurrency_limit": deployment.concurrency_limit})
+    _apply_concurrency_cap(deployment, {"concurrency_limit": deployment.concurrency_limit}, config)
 
 
 def _paused(deployment: Deployment) -> OperationNotAllowed:
@@ -127,12 +128,19 @@ def create_run(
         retry_policy=retry_policy,
         rejected=_parameters_refused,
     )
-    audit.mirror_and_record(run, after={"flow_run": run["id"], "parameters": run["parameters"]}, new=created)
+    audit.mirror_and_record(
+        run,
+        after={"flow_run": run["id"], "parameters": run["parameters"]},
+        new=created,
+        deployment=deployment,
+    )
 
 
-def _apply_concurrency_cap(deployment: Deployment, live: dict[str, Any]) -> None:
+def _apply_concurrency_cap(
+    deployment: Deployment, live: dict[str, Any], config: OrchestrationConfig | None = None
+) -> None:
     """Keep Prefect's own concurrency limit of the deployment (and its work pool) at the configured cap."""
-    cap = OrchestrationConfig.load().max_concurrent_runs or None
+    cap = (config or OrchestrationConfig.load()).max_concurrent_runs or None
     if deployment_concurrency_limit(live) != cap:
         prefect_api.set_deployment_concurrency_limit(deployment.prefect_id, cap)
         Deployment.objects.filter(pk=deployment.pk).update(concurrency_limit=cap)
@@ -141,6 +149,7 @@ def _apply_concurrency_cap(deployment: Deployment, live: dict[str, Any]) -> None
     if pool is not None and pool.concurrency_limit != cap:
         prefect_api.set_work_pool_concurrency_limit(pool.name, cap)
         WorkPool.objects.filter(pk=pool.pk).update(concurrency_limit=cap)
+        pool.concurrency_limit = cap
 
 
 def deployment_concurrency_limit(payload: dict[str, Any]) -> int | None:

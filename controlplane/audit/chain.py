@@ -113,7 +113,7 @@ def append_audit_events(events: list[AuditEvent]) -> list[AuditEvent]:
     INSERT however many there are (a bulk operation's batch). Joins the caller's transaction."""
     if not events:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # no caller recovers from a failed append inside its transaction
         _lock_chain()
         last = AuditEvent.objects.order_by("-id").only("hash").first()
         previous = last.hash if last else GENESIS_HASH

@@ -127,3 +127,27 @@ def test_trigger_retried_with_its_idempotency_key_creates_one_run(idle_deploymen
     body = {"flow_runs": {"deployment_id": {"any_": [idle_deployment.payload["id"]]}}}
     assert prefect_api.count_flow_runs(body["flow_runs"]) == 1
     assert FlowRun.objects.filter(deployment=deployment).count() == 1
+
+
+def test_a_trigger_is_one_prefect_call_and_a_bounded_number_of_queries(
+    idle_deployment, operator, prefect_requests, django_assert_max_num_queries
+):
+    """The deployment the caller found (with its flow and work pool) is not looked up again; the configuration is
+    read once; the run, its first state and the audit event are written in one transaction without savepoints."""
+    from workflows.models import Deployment
+
+    deployment = Deployment.objects.select_related("flow", "work_pool").get(prefect_id=idle_deployment.payload["id"])
+    services.trigger_deployment(operator, deployment, {})  # the cap is applied to Prefect once, on the first
+    prefect_requests.clear()
+
+    with django_assert_max_num_queries(9) as captured:
+        run = services.trigger_deployment(operator, deployment, {})
+
+    assert prefect_requests == [("POST", f"/deployments/{deployment.prefect_id}/create_flow_run")]
+    savepoints = [query for query in captured.captured_queries if query["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1  # the durable transaction itself, nested in the test's own: no savepoint inside it
+    assert (run.flow_id, run.deployment_id, run.work_pool_id) == (
+        deployment.flow_id,
+        deployment.pk,
+        deployment.work_pool_id,
+    )
