@@ -1,14 +1,17 @@
 """`manage.py run_stack` (what `make run` calls), run for real as a user would: every child comes up, the admin
-accepts the first admin's login, Prefect lists the served deployments, and Ctrl-C stops every child."""
+accepts the first admin's login, Prefect lists the served deployments, Ctrl-C stops every child, and restarts leave
+no ghost runs in the mirror."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -95,7 +98,7 @@ def _admin_login(base_url: str, password: str) -> httpx.Response:
     reason="the stack runs on its own SQLite whatever the suite's database; CI's embedded run covers it",
 )
 @pytest.mark.django_db  # the catalogue reads the configuration (the health-check interval)
-def test_run_stack_brings_everything_up_a_hangup_stops_every_child_and_it_comes_up_again(tmp_path):
+def test_run_stack_brings_everything_up_a_hangup_stops_every_child_and_three_restarts_leave_no_ghost(tmp_path):
     web_port, prefect_port = free_port(), free_port()
     stack = _run_stack(tmp_path, web_port, prefect_port)
     try:
@@ -132,17 +135,48 @@ def test_run_stack_brings_everything_up_a_hangup_stops_every_child_and_it_comes_
         assert _ports_free(web_port, prefect_port)
         print(f"every process gone and both ports free {time.monotonic() - hung_up_at:.1f}s after the hangup")
 
-        again = _run_stack(tmp_path, web_port, prefect_port)
-        try:
-            _read_until(again, "Press Ctrl-C to stop everything.", timeout=180)
-            again.send_signal(signal.SIGINT)
-            assert again.wait(timeout=60) == 0
-        finally:
-            if again.poll() is None:
-                os.killpg(again.pid, signal.SIGKILL)
+        # Three restarts: each time serve() makes Prefect regenerate its auto-scheduled runs; none stays behind in
+        # the mirror as a ghost or as a stale "Scheduled" run.
+        for _ in range(3):
+            again = _run_stack(tmp_path, web_port, prefect_port)
+            try:
+                _read_until(again, "Press Ctrl-C to stop everything.", timeout=180)
+                _wait_for_mirror_without_ghosts(tmp_path / "stack.sqlite3", prefect, auth)
+                again.send_signal(signal.SIGINT)
+                assert again.wait(timeout=60) == 0
+                assert _ports_free(web_port, prefect_port)
+            finally:
+                if again.poll() is None:
+                    os.killpg(again.pid, signal.SIGKILL)
     finally:
         if stack.poll() is None:
             os.killpg(stack.pid, signal.SIGKILL)
+
+
+def _wait_for_mirror_without_ghosts(database: Path, prefect: str, auth: tuple[str, ...], timeout: float = 180) -> None:
+    """Until every run the mirror shows exists in Prefect, with no run marked deleted in Prefect at all."""
+    state: dict[str, object] = {}
+
+    def settled() -> bool:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as mirror:
+            rows = mirror.execute("SELECT prefect_id, deleted_in_prefect FROM workflows_flowrun").fetchall()
+        shown = {str(uuid.UUID(str(run_id))) for run_id, deleted in rows if not deleted}
+        state.update(ghosts=sum(1 for _, deleted in rows if deleted), stale=shown - _prefect_run_ids(prefect, auth))
+        return bool(shown) and not state["ghosts"] and not state["stale"]
+
+    deadline = time.monotonic() + timeout
+    while not settled():
+        assert time.monotonic() < deadline, f"the mirror did not settle within {timeout}s: {state}"
+        time.sleep(2)
+
+
+def _prefect_run_ids(prefect: str, auth: tuple[str, ...]) -> set[str]:
+    ids: set[str] = set()
+    while True:
+        page = httpx.post(f"{prefect}/flow_runs/filter", json={"limit": 200, "offset": len(ids)}, auth=auth).json()
+        ids.update(run["id"] for run in page)
+        if len(page) < 200:
+            return ids
 
 
 def test_a_first_start_that_fails_on_a_taken_port_keeps_the_admins_credentials(tmp_path):
