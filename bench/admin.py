@@ -21,6 +21,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +91,6 @@ def _setup_urls() -> None:
     from django.urls import path
 
     from controlplane.urls import urlpatterns as project_urls
-    from workflows.models import FlowRun
 
     class StockFlowRunAdmin(admin.ModelAdmin):
         """What `admin.site.register(FlowRun)` with the obvious columns, filter and search gives."""
@@ -101,12 +101,28 @@ def _setup_urls() -> None:
         list_select_related = ["deployment__flow"]  # fair: no N+1 on the stock side either
         ordering = ["-expected_start_time"]
 
-    stock_site = admin.AdminSite(name="stock")
-    stock_site.register(FlowRun, StockFlowRunAdmin)
+    stock_site = _stock_site(StockFlowRunAdmin)
     # Run as `python -m bench.admin` this module is `__main__`; Django imports the ROOT_URLCONF by name.
     import bench.admin as urlconf
 
     urlconf.urlpatterns[:] = [path("stock-admin/", stock_site.urls), *project_urls]
+
+
+def _stock_site(flow_run_admin: type) -> Any:
+    """The project's admin site as `admin.site.register(FlowRun, flow_run_admin)` would make it: every other model
+    keeps its admin (the site's header links to them, its sidebar lists them), only the run list is the stock one."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    from controlplane.access.admin_site import ControlPlaneAdminSite
+    from workflows.models import FlowRun
+
+    stock_site = ControlPlaneAdminSite(name="stock")
+    for model in apps.get_models():
+        if model is not FlowRun and admin.site.is_registered(model):
+            stock_site.register(model, type(admin.site.get_model_admin(model)))
+    stock_site.register(FlowRun, flow_run_admin)
+    return stock_site
 
 
 def _seed(target: int) -> int:
