@@ -271,7 +271,7 @@ def _section(
         START,
         "## Admin run list at 1M runs (bench/admin.py)",
         "",
-        f"Command: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/cp_h3_bench .venv/bin/python -m bench.admin "
+        f"Command: `DATABASE_URL={os.environ['DATABASE_URL']} .venv/bin/python -m bench.admin "
         f"--runs {args.runs} --rounds {args.rounds} --write-results`  ",
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; PostgreSQL, {rows:,} mirrored runs; whole requests through "
         f"Django's test client in one process, ours and stock interleaved; median (max) of {args.rounds}; 2 shared "
@@ -301,7 +301,10 @@ NOTES = [
     "columns, a state filter and name search: Django counts the result (`COUNT(*)`) and the whole table",
     "(`show_full_result_count`) and searches with `icontains` (a sequential scan); it is given the same",
     "`list_select_related`, so the difference is counting, searching and the indexes the views are built on (and",
-    "its page holds Django's default 100 rows to our 50).",
+    "its page holds Django's default 100 rows to our 50). Past the first page ours reads the page's ids first, then",
+    "its rows (a deferred join); its rows are written by `workflows/run_list_rows.py` (Django's markup without the",
+    "per-cell field lookups and per-row URL resolve). Both sides are the project's admin site (header links,",
+    "sidebar); only the run list's ModelAdmin differs.",
     "Targets: < 0.3 s per page and ≥ 5x faster than stock.",
 ]
 
