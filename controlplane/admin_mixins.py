@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_protect
 
 
@@ -20,6 +24,20 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class PlainActionCheckboxMixin:
+    """A list row's selection checkbox written as markup, the same as Django's (a test compares them): Django renders
+    it as a form widget through the template engine, a third of the time a 50-row list spends on its rows."""
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        label = format_html(_("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )
 
 
 class SavedThroughServiceMixin:

@@ -230,6 +230,8 @@ ADMIN_PASSWORD = env.str("ADMIN_PASSWORD", default="")
 # --- Product knobs -----------------------------------------------------------------------------------------------
 SYNC_INTERVAL_SECONDS = env.int("SYNC_INTERVAL_SECONDS", default=15)
 RUN_RETENTION_DAYS = env.int("RUN_RETENTION_DAYS", default=365)
+# The admin run list writes its rows itself (workflows/run_list_rows.py, the same markup); false: Django's own rows.
+RUN_LIST_PLAIN_ROWS = env.bool("RUN_LIST_PLAIN_ROWS", default=True)
 # Backups of the control plane's database (flows/backup_operations.py, controlplane/backups/).
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
 BACKUP_SCRATCH_DATABASE = env.str("BACKUP_SCRATCH_DATABASE", default="")

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from controlplane.admin_mixins import ReadOnlyAdminMixin, SavedThroughServiceMixin
+from controlplane.admin_mixins import PlainActionCheckboxMixin, ReadOnlyAdminMixin, SavedThroughServiceMixin
 from controlplane.audit.actor import Actor
 from controlplane.environment import environment_settings
 from controlplane.exceptions import ServiceError
@@ -53,7 +53,7 @@ from workflows.run_page import RunPageAdminMixin
 from workflows.services import CANCEL, RETRY, TRIGGER
 
 
-class MirrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MirrorAdmin(PlainActionCheckboxMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """View-only: the mirror follows Prefect; changes go through the services (admin actions) instead."""
 
     show_full_result_count = False
@@ -62,19 +62,37 @@ class MirrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_per_page = 50
 
 
-class DeploymentListFilter(admin.RelatedFieldListFilter):
-    """Deployment choices as `flow/deployment` in one query (the default would read each deployment's flow)."""
+class NameListFilter(admin.RelatedFieldListFilter):
+    """A flow or work pool filter's choices read as (id, name) pairs: the default loads whole rows (their JSON too)
+    to print each one's name."""
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[int, str]]:
-        deployments = Deployment.objects.select_related("flow").order_by("flow__name", "name")
-        return [(deployment.pk, str(deployment)) for deployment in deployments]
+        return list(field.related_model.objects.order_by("name").values_list("pk", "name"))
+
+
+class DeploymentListFilter(admin.RelatedFieldListFilter):
+    """Deployment choices as `flow/deployment`, read as names in one query (the default would load each deployment,
+    its parameter schema included, then its flow)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[int, str]]:
+        deployments = Deployment.objects.order_by("flow__name", "name").values_list("pk", "flow__name", "name")
+        return [(pk, f"{flow}/{name}") for pk, flow, name in deployments]
+
+
+CHANGELIST = "workflows_flowrun_changelist"
+# What the run list's columns, links and checkboxes read (a test asserts no row costs a query of its own).
+RUN_LIST_FIELDS = [
+    "name", "state_type", "state_name", "deleted_in_prefect", "expected_start_time", "start_time", "total_run_time",
+    "deployment__name", "deployment__flow__name",
+]  # fmt: skip
 
 
 @admin.register(FlowRun)
 class FlowRunAdmin(RunPageAdminMixin, RunOperationsAdminMixin, MirrorAdmin):
     list_display = ["name", "state", "deployment_name", "expected", "started", "duration"]
     list_filter = [
-        RunViewFilter, "state_type", ("deployment", DeploymentListFilter), "flow", "work_pool", GhostFilter,
+        RunViewFilter, "state_type", ("deployment", DeploymentListFilter), ("flow", NameListFilter),
+        ("work_pool", NameListFilter), GhostFilter,
     ]  # fmt: skip
     list_select_related = ["deployment__flow"]
     raw_id_fields = ["flow", "deployment", "work_pool", "parent"]
@@ -101,10 +119,11 @@ class FlowRunAdmin(RunPageAdminMixin, RunOperationsAdminMixin, MirrorAdmin):
         return super().changelist_view(request, {**(extra_context or {}), "run_views": run_views(request)})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[FlowRun]:
-        """The list leaves out the JSON columns it never shows (decoding them is most of a row's load time)."""
+        """The list reads only the columns it shows: the run's JSON columns and its deployment's parameter schema
+        would otherwise be decoded for every row. (Actions posted from the list get whole runs.)"""
         runs = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name == "workflows_flowrun_changelist":
-            return runs.defer("parameters", "tags", "extra", "state_message")
+        if request.method == "GET" and request.resolver_match and request.resolver_match.url_name == CHANGELIST:
+            return runs.only(*RUN_LIST_FIELDS)
         return runs
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
