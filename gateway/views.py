@@ -7,8 +7,9 @@
   to the gateway and never asks for the password.
 - `/prefect/<path>`: the UI's pages and assets (GET/HEAD); anonymous → the admin login.
 
-Async views (served by uvicorn): permissions and audit writes run in Django's sync thread; the proxying does not
-hold one. The CSRF middleware is skipped (Prefect's UI sends no Django CSRF token); a session request that changes
+Async views (served by uvicorn): the check of an API request (user, permissions, audit of a refusal) is one hop to
+Django's sync thread; the proxying does not hold one. Under ASGI, `gateway/fast_path.py` serves `/prefect/api/`
+with the same `check_api_request` and `forward_api_request`, without Django's middleware chain. The CSRF middleware is skipped (Prefect's UI sends no Django CSRF token); a session request that changes
 something must come from the control plane's own origin instead (`Origin`, else `Referer`).
 """
 
