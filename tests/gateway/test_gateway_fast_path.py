@@ -117,10 +117,11 @@ def test_a_session_is_refused_at_its_next_request_after_logout(gateway):
 
 def test_a_change_through_the_fast_path_with_a_token_is_audited_in_the_chain(gateway):
     bearer = {"Authorization": f"Bearer {gateway.tokens['admin']}"}
-    created = _answer(gateway.url, "POST", "/variables/", json={"name": "gw_fast_var", "value": 2}, headers=bearer)
-    assert created.status_code == 201, created.text
+    limit = {"tag": "gw-fast-path", "concurrency_limit": 1}
+    created = _answer(gateway.url, "POST", "/concurrency_limits/", json=limit, headers=bearer)
+    assert created.status_code in (200, 201), created.text
     assert created.headers["x-frame-options"] == "DENY"
-    [event] = [e for e in gateway.audit_events("prefect:POST /variables/") if
+    [event] = [e for e in gateway.audit_events("prefect:POST /concurrency_limits/") if
                e["after"].get("result_id") == created.json()["id"]]  # fmt: skip
     assert (event["actor"], event["outcome"]) == ("gw-admin (token:gateway-tests)", "success")
     verified = manage(gateway.env, "verify_audit_log")
