@@ -9,8 +9,9 @@
 
 Async views (served by uvicorn): the check of an API request (user, permissions, audit of a refusal) is one hop to
 Django's sync thread; the proxying does not hold one. Under ASGI, `gateway/fast_path.py` serves `/prefect/api/`
-with the same `check_api_request` and `forward_api_request`, without Django's middleware chain. The CSRF middleware is skipped (Prefect's UI sends no Django CSRF token); a session request that changes
-something must come from the control plane's own origin instead (`Origin`, else `Referer`).
+with the same `check_api_request` and `forward_api_request`, without Django's middleware chain. The CSRF middleware
+is skipped (Prefect's UI sends no Django CSRF token); a session request that changes something must come from the
+control plane's own origin instead (`Origin`, else `Referer`).
 """
 
 from __future__ import annotations
