@@ -1,5 +1,7 @@
 """What the gateway adds to the reads Prefect's UI makes most: the same requests straight to Prefect (with the auth
-string) and through the gateway (uvicorn, Bearer token, permission check, streamed relay), interleaved, on loopback.
+string) and through the gateway (uvicorn, permission check, streamed relay) — its fast path with a Bearer token and
+with a session cookie, and Django's path (`GATEWAY_FAST_PATH=false`, a second uvicorn) with the token —
+interleaved, on loopback.
 
     .venv/bin/python -m bench.gateway --runs 1000 --iterations 200
 
@@ -60,7 +62,7 @@ def main() -> None:
         prefect_server_env(home / "prefect", prefect_port, auth_string=":".join(auth)),
         log_file=home / "prefect.log",
     ).start()
-    web: Any = None
+    webs: list[Any] = []
     try:
         wait_for_prefect(api_url, 300, prefect.is_alive)
         run_id = _seed(api_url, auth, args.runs)
@@ -78,22 +80,42 @@ def main() -> None:
             [sys.executable, "manage.py", "shell", "-c", SEED_VIEWER],
             cwd=REPO_ROOT, env=full_env, check=True, capture_output=True, text=True,
         ).stdout.strip().splitlines()[-1]  # fmt: skip
-        web_port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "controlplane.asgi:application", "--host", "127.0.0.1"]
-        command += ["--port", str(web_port), "--workers", str(args.workers), "--no-access-log"]
-        web = ManagedProcess("uvicorn-bench", command, env, log_file=home / "web.log", cwd=REPO_ROOT).start()
-        _wait_for(f"http://127.0.0.1:{web_port}/admin/login/", web.is_alive)
-        direct = httpx.Client(base_url=api_url, auth=auth, timeout=60)
-        gateway = httpx.Client(
-            base_url=f"http://127.0.0.1:{web_port}/prefect/api",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=60,
-        )
-        print(_measure(direct, gateway, _requests(run_id), args))
+        urls = {}
+        for fast_path in ("true", "false"):
+            port = free_port()
+            command = [sys.executable, "-m", "uvicorn", "controlplane.asgi:application", "--host", "127.0.0.1"]
+            command += ["--port", str(port), "--workers", str(args.workers), "--no-access-log"]
+            name = f"uvicorn-bench-fast-{fast_path}"
+            web_env = {**env, "GATEWAY_FAST_PATH": fast_path}
+            webs.append(ManagedProcess(name, command, web_env, log_file=home / f"{name}.log", cwd=REPO_ROOT).start())
+            _wait_for(f"http://127.0.0.1:{port}/admin/login/", webs[-1].is_alive)
+            urls[fast_path] = f"http://127.0.0.1:{port}"
+        bearer = {"Authorization": f"Bearer {token}"}
+        sides = {
+            "direct": httpx.Client(base_url=api_url, auth=auth, timeout=60),
+            "fast path, token": httpx.Client(base_url=f"{urls['true']}/prefect/api", headers=bearer, timeout=60),
+            "fast path, session": _session_client(urls["true"]),
+            "Django path, token": httpx.Client(base_url=f"{urls['false']}/prefect/api", headers=bearer, timeout=60),
+        }
+        print(_measure(sides, _requests(run_id), args))
     finally:
-        if web is not None:
+        for web in webs:
             web.stop()
         prefect.stop()
+
+
+def _session_client(url: str) -> httpx.Client:
+    """A browser's side: logged in through the admin login form, the session cookie on each request."""
+    client = httpx.Client(base_url=url, timeout=60, headers={"Origin": url})
+    client.get("/admin/login/")
+    form = {
+        "username": "bench-viewer",
+        "password": "bench-Password-123",
+        "csrfmiddlewaretoken": client.cookies["csrftoken"],
+    }
+    assert client.post("/admin/login/", data=form).status_code == 302
+    client.base_url = httpx.URL(f"{url}/prefect/api")
+    return client
 
 
 def _arguments() -> argparse.Namespace:
@@ -151,25 +173,29 @@ def _requests(run_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
-def _measure(direct: httpx.Client, gateway: httpx.Client, requests: dict, args: argparse.Namespace) -> str:
-    lines = [
-        "| read | Prefect direct p50 / p95 | through the gateway p50 / p95 | p50 overhead |",
-        "|---|---|---|---|",
-    ]
+def _measure(sides: dict[str, httpx.Client], requests: dict, args: argparse.Namespace) -> str:
+    """p50 / p95 per side, and each gateway side's p50 overhead over Prefect direct (the first side)."""
+    lines = ["| read | " + " | ".join(f"{side} p50 / p95 (overhead)" for side in sides) + " |"]
+    lines.append("|---" * (len(sides) + 1) + "|")
     for label, (path, body) in requests.items():
-        timings: dict[str, list[float]] = {"direct": [], "gateway": []}
-        assert direct.post(path, json=body).json() == gateway.post(path, json=body).json(), label
+        timings: dict[str, list[float]] = {side: [] for side in sides}
+        expected = sides["direct"].post(path, json=body).json()
+        assert all(client.post(path, json=body).json() == expected for client in sides.values()), label
         for round_ in range(args.warmup + args.iterations):
-            for side, client in (("direct", direct), ("gateway", gateway)):
+            for side, client in sides.items():
                 started = time.perf_counter()
                 answer = client.post(path, json=body)
                 elapsed = (time.perf_counter() - started) * 1000
                 answer.raise_for_status()
                 if round_ >= args.warmup:
                     timings[side].append(elapsed)
-        d50, g50 = statistics.median(timings["direct"]), statistics.median(timings["gateway"])
-        d95, g95 = (statistics.quantiles(timings[side], n=20)[18] for side in ("direct", "gateway"))
-        lines.append(f"| {label} | {d50:.1f} / {d95:.1f} ms | {g50:.1f} / {g95:.1f} ms | +{g50 - d50:.1f} ms |")
+        direct50 = statistics.median(timings["direct"])
+        cells = []
+        for side, values in timings.items():
+            p50, p95 = statistics.median(values), statistics.quantiles(values, n=20)[18]
+            overhead = f" (+{p50 - direct50:.1f})" if side != "direct" else ""
+            cells.append(f"{p50:.1f} / {p95:.1f} ms{overhead}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n" + json.dumps({"iterations": args.iterations, "warmup": args.warmup})
 
 

@@ -7,9 +7,11 @@
   to the gateway and never asks for the password.
 - `/prefect/<path>`: the UI's pages and assets (GET/HEAD); anonymous → the admin login.
 
-Async views (served by uvicorn): permissions and audit writes run in Django's sync thread; the proxying does not
-hold one. The CSRF middleware is skipped (Prefect's UI sends no Django CSRF token); a session request that changes
-something must come from the control plane's own origin instead (`Origin`, else `Referer`).
+Async views (served by uvicorn): the check of an API request (user, permissions, audit of a refusal) is one hop to
+Django's sync thread; the proxying does not hold one. Under ASGI, `gateway/fast_path.py` serves `/prefect/api/`
+with the same `check_api_request` and `forward_api_request`, without Django's middleware chain. The CSRF middleware
+is skipped (Prefect's UI sends no Django CSRF token); a session request that changes something must come from the
+control plane's own origin instead (`Origin`, else `Referer`).
 """
 
 from __future__ import annotations
@@ -52,29 +54,36 @@ def _same_origin(request: HttpRequest) -> bool:
     return bool(parts.netloc) and (parts.netloc == request.get_host() or origin in settings.CSRF_TRUSTED_ORIGINS)
 
 
-def _authorize(request: HttpRequest, method: str, path: str, body: bytes) -> tuple[Actor, Decision]:
-    """In Django's sync thread: who asks, and may they (a refusal of anything but a read is audited here)."""
-    actor = Actor.from_request(request)
-    decision = decide(actor.has_perm, method, path, request.META.get("QUERY_STRING", ""), body)
-    if not decision.allowed and decision.audited:
-        record_refusal(actor, decision)
-    return actor, decision
-
-
-@csrf_exempt
-async def prefect_api(request: HttpRequest, path: str) -> HttpResponse:
-    user = await request.auser()
-    if not user.is_authenticated:
+def check_api_request(request: HttpRequest, path: str) -> tuple[Actor, Decision] | HttpResponse:
+    """In Django's sync thread, once per request: who asks (the user is resolved here, the session read if it is
+    one), whether they may, and the refusal to send if not (a refusal of anything but a read is audited here)."""
+    if not request.user.is_authenticated:
         response = _error(401, "unauthenticated", "Log in to the control plane, or send an API token (Bearer).")
         response["WWW-Authenticate"] = "Bearer"
         return response
     method = request.method or "GET"
     if method not in SAFE_METHODS and not _same_origin(request):
         return _error(403, "cross_origin", "A change through a session must come from the control plane's own pages.")
-    body = request.body
-    actor, decision = await sync_to_async(_authorize)(request, method, "/" + path, body)
+    actor = Actor.from_request(request)
+    decision = decide(actor.has_perm, method, "/" + path, request.META.get("QUERY_STRING", ""), request.body)
     if not decision.allowed:
+        if decision.audited:
+            record_refusal(actor, decision)
         return _error(403, "forbidden", decision.reason, route=f"{method} {decision.route}", needs=decision.permission)
+    return actor, decision
+
+
+@csrf_exempt
+async def prefect_api(request: HttpRequest, path: str) -> HttpResponse:
+    checked = await sync_to_async(check_api_request)(request, path)
+    if isinstance(checked, HttpResponse):
+        return checked
+    return await forward_api_request(request, path, *checked)
+
+
+async def forward_api_request(request: HttpRequest, path: str, actor: Actor, decision: Decision) -> HttpResponse:
+    """An allowed request, sent to Prefect; its answer streamed back (a change's read whole and audited)."""
+    method = request.method or "GET"
     url = f"{upstream.api_base()}/{path}" + (f"?{decision.query}" if decision.query else "")
     try:
         response = await upstream.send(method, url, dict(request.headers), decision.body)
