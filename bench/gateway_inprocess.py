@@ -35,22 +35,13 @@ def main() -> None:
     sys.path.insert(0, str(REPO_ROOT))
     import django
 
+    from bench.graphql import role_token
+
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    asyncio.run(_measure(_viewer_token(), args.requests))
-
-
-def _viewer_token() -> str:
-    from django.contrib.auth.models import Group, User
-
-    from controlplane.access.services import create_api_token
-    from controlplane.audit.actor import Actor
-
-    user = User.objects.create_user("bench-viewer", is_staff=True)
-    user.groups.add(Group.objects.get(name="viewer"))
-    return create_api_token(Actor.system(), user, "bench")[1]
+    asyncio.run(_measure(role_token("viewer"), args.requests))
 
 
 async def _measure(token: str, requests: int) -> None:
