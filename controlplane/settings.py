@@ -103,9 +103,9 @@ ASGI_WEBSOCKET_APPLICATIONS = [("/prefect/api/", "gateway.websocket.application"
 # Prefect's API through the gateway without Django's middleware chain, one hop to the sync thread per request
 # (gateway/fast_path.py; docs/architecture.md, "Gateway"). Off: Django's handler and the gateway's views serve it.
 GATEWAY_FAST_PATH = env.bool("GATEWAY_FAST_PATH", default=True)
-# HTTP paths by prefix → a factory taking Django's ASGI application (controlplane/asgi.py); the rest is Django.
 # Seconds its sync thread keeps a database connection that Django would close after each request (CONN_MAX_AGE 0).
 GATEWAY_DB_CONNECTION_SECONDS = env.int("GATEWAY_DB_CONNECTION_SECONDS", default=60)
+# HTTP paths by prefix → a factory taking Django's ASGI application (controlplane/asgi.py); the rest is Django.
 ASGI_HTTP_APPLICATIONS = [("/prefect/api/", "gateway.fast_path.make_application")] if GATEWAY_FAST_PATH else []
 
 TEMPLATES = [
