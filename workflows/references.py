@@ -156,11 +156,11 @@ def _pks(model: type[models.Model], prefect_ids: Iterable[UUID]) -> dict[UUID, i
 
 
 def _known_or_read(model: type[models.Model], prefect_ids: Iterable[UUID], known: dict[UUID, int]) -> dict[UUID, int]:
-    """The pks of these ids: the known ones as given, the others read (no query when all are known)."""
+    """The pks of these ids: the known ones as given, the others read (no query when all are known: Django sends
+    none for an empty `__in`)."""
     wanted = set(prefect_ids)
     found = {prefect_id: pk for prefect_id, pk in known.items() if prefect_id in wanted}
-    unknown = wanted - found.keys()
-    return {**found, **_pks(model, unknown)} if unknown else found
+    return {**found, **_pks(model, wanted - found.keys())}
 
 
 def upsert_work_pools(payloads: list[JSON]) -> int:
