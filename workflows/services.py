@@ -7,6 +7,7 @@ the last two in one transaction. A refusal or failure is audited too (outcome de
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,10 +252,18 @@ def cancel_message(actor: Actor) -> str:
 def cancel_in_prefect(audit: Auditor, run: FlowRun, message: str) -> None:
     """The Prefect side of a cancel; queues the mirror write and audit record (no database access here)."""
     result = audit.call_prefect(prefect_api.cancel_flow_run, run.prefect_id, message)
+    settle_cancel(audit, run, result, lambda: prefect_api.read_flow_run(run.prefect_id))
+
+
+def settle_cancel(
+    audit: Auditor, run: FlowRun, result: dict[str, Any], read_current: Callable[[], dict[str, Any]]
+) -> None:
+    """Prefect's answer to a cancel: its state into the mirror, or — refused — the run as Prefect has it now
+    (`read_current`) into the mirror, and the refusal with its reason."""
     if settled_as(result, CANCEL_DONE_STATES):
         audit.record_state(run, result["state"])
         return
-    current = audit.call_prefect(prefect_api.read_flow_run, run.prefect_id)
+    current = audit.call_prefect(read_current)
     audit.refresh_mirror(current)
     if current["state_type"] in TERMINAL_STATE_TYPES:
         audit.fail(OperationNotAllowed(f"Run {run.name} has already finished ({current['state_name']})."))

@@ -10,8 +10,9 @@ from prefect.client.orchestration import SyncPrefectClient
 
 from controlplane.audit.models import AuditEvent
 from flows.serve import ETL_DEPLOYMENT
+from tests.prefect_helpers import delete_flow_run_in_prefect
 from tests.workflows.real_runs import mirrored_deployments
-from workflows import prefect_api, services
+from workflows import bulk, prefect_api, services
 from workflows.models import FlowRun, FlowRunStateChange, StateType
 
 pytestmark = [pytest.mark.prefect, pytest.mark.django_db]
@@ -151,3 +152,42 @@ def test_a_trigger_is_one_prefect_call_and_a_bounded_number_of_queries(
         deployment.pk,
         deployment.work_pool_id,
     )
+
+
+def test_a_bulk_cancel_is_one_bulk_set_state_per_batch_and_one_read_of_what_prefect_refused(
+    idle_deployment, operator, prefect_requests
+):
+    running = [idle_deployment.run("RUNNING") for _ in range(3)]
+    scheduled, finished, deleted = (idle_deployment.run(state) for state in ("SCHEDULED", "COMPLETED", "RUNNING"))
+    delete_flow_run_in_prefect(str(deleted.prefect_id))  # the mirror does not know yet
+    prefect_requests.clear()
+
+    results = bulk.bulk_cancel(operator, [*running, scheduled, finished, deleted])
+
+    assert prefect_requests == [("POST", "/flow_runs/bulk_set_state"), ("POST", "/flow_runs/filter")]
+    assert [result.ok for result in results] == [True, True, True, True, False, False]
+    assert [result.flow_run.state_type for result in results[:4]] == [StateType.CANCELLING] * 3 + [StateType.CANCELLED]
+    assert "already finished" in results[4].error and "Not found in Prefect" in results[5].error
+    assert FlowRun.objects.get(pk=finished.pk).state_type == StateType.COMPLETED  # the stale row, refreshed
+    assert {
+        run["id"]: run["state_type"] for run in prefect_api.read_flow_runs_by_id([r.prefect_id for r in running])
+    } == {str(run.prefect_id): "CANCELLING" for run in running}
+    outcomes = dict(AuditEvent.objects.filter(action="flow_run.cancel").values_list("target_id", "outcome"))
+    assert outcomes == {
+        **{str(run.prefect_id): "success" for run in [*running, scheduled]},
+        str(finished.prefect_id): "denied",
+        str(deleted.prefect_id): "error",
+    }
+
+
+def test_a_bulk_cancel_repeated_adds_no_second_cancelling_state(idle_deployment, operator):
+    runs = [idle_deployment.run("RUNNING") for _ in range(2)]
+    services.cancel_run(operator, runs[0])  # one of them cancelled on its own first
+
+    bulk.bulk_cancel(operator, [FlowRun.objects.get(pk=run.pk) for run in runs])
+    again = bulk.bulk_cancel(operator, [FlowRun.objects.get(pk=run.pk) for run in runs])
+
+    assert [result.ok for result in again] == [True, True]
+    for run in runs:
+        states = [state["type"] for state in prefect_api.read_flow_run_states(run.prefect_id)]
+        assert states.count("CANCELLING") == 1

@@ -54,12 +54,14 @@ from workflows.prefect_api.reads import (
 from workflows.prefect_api.writes import (
     AWAITING_RETRY,
     cancel_flow_run,
+    cancel_flow_runs,
     create_flow_run_from_deployment,
     create_or_find_flow_run,
     retry_flow_run,
     set_deployment_concurrency_limit,
     set_deployment_paused,
     set_flow_run_state,
+    set_flow_run_states,
     set_interval_schedules,
     set_work_pool_concurrency_limit,
 )
@@ -81,6 +83,7 @@ __all__ = [
     "_post",
     "api_url",
     "cancel_flow_run",
+    "cancel_flow_runs",
     "check_health",
     "count_flow_runs",
     "create_flow_run_from_deployment",
@@ -108,6 +111,7 @@ __all__ = [
     "set_deployment_concurrency_limit",
     "set_deployment_paused",
     "set_flow_run_state",
+    "set_flow_run_states",
     "set_interval_schedules",
     "set_work_pool_concurrency_limit",
 ]

@@ -53,16 +53,37 @@ def set_flow_run_state(
     flow_run_id: UUID | str, state_type: str, name: str | None = None, message: str = "", force: bool = False
 ) -> JSON:
     """Propose a state; returns Prefect's orchestration result: `{"status": "ACCEPT"|"REJECT"|…, "state": …}`."""
-    return _post(f"/flow_runs/{flow_run_id}/set_state", _state_body(flow_run_id, state_type, name, message, force))
+    return _post(f"/flow_runs/{flow_run_id}/set_state", _state_body(state_type, name, message, force))
 
 
-def _state_body(flow_run_id: UUID | str, state_type: str, name: str | None, message: str, force: bool) -> JSON:
+def set_flow_run_states(
+    flow_run_ids: list[UUID | str], state_type: str, name: str | None = None, message: str = "", force: bool = False
+) -> dict[str, JSON]:
+    """Propose one state to many runs through Prefect's `bulk_set_state` (≤ 50 runs a call, its limit), which
+    orchestrates each run as `set_state` does without a request per run. Returns each run's orchestration result by
+    run id (`flow_run_id`, `status`, `state`, `details`); a run Prefect does not have is absent."""
+    results: dict[str, JSON] = {}
+    for start in range(0, len(flow_run_ids), BULK_STATE_LIMIT):
+        chunk = [str(run_id) for run_id in flow_run_ids[start : start + BULK_STATE_LIMIT]]
+        body: JSON = {"flow_runs": {"id": {"any_": chunk}}, "limit": len(chunk)}
+        body.update(_state_body(state_type, name, message, force))
+        for result in _post("/flow_runs/bulk_set_state", body)["results"]:
+            results[str(result["flow_run_id"])] = result
+    return results
+
+
+BULK_STATE_LIMIT = 50  # Prefect answers 422 to a larger `limit`.
+
+
+def _state_body(state_type: str, name: str | None, message: str, force: bool) -> JSON:
     state: JSON = {"type": state_type, "message": message}
     if name:
         state["name"] = name
     # The same transition id twice in a row is refused by Prefect (`PreventDuplicateTransitions`: REJECT with the
     # current state), so a repeated cancel leaves the run's one Cancelling state alone instead of adding another.
-    state["state_details"] = {"transition_id": str(uuid5(_TRANSITION_NAMESPACE, f"{flow_run_id}:{state_type}"))}
+    # Prefect compares it with the run's current state only, so one id per target state serves every run, and a
+    # bulk request (one state for all its runs) carries the same id as a single one.
+    state["state_details"] = {"transition_id": str(uuid5(_TRANSITION_NAMESPACE, state_type))}
     return {"state": state, "force": force}
 
 
@@ -72,6 +93,12 @@ _TRANSITION_NAMESPACE = UUID("6f1d3c52-6a0e-4c1e-9a8e-2b1d6c0f4a11")
 def cancel_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
     """Ask for cancellation. CANCELLING (never a forced CANCELLED) lets the worker stop the process cleanly."""
     return set_flow_run_state(flow_run_id, "CANCELLING", "Cancelling", message)
+
+
+def cancel_flow_runs(flow_run_ids: list[UUID | str], message: str = "") -> dict[str, JSON]:
+    """`cancel_flow_run` for many runs in as few requests as Prefect allows; results by run id (see
+    `set_flow_run_states`)."""
+    return set_flow_run_states(flow_run_ids, "CANCELLING", "Cancelling", message)
 
 
 def retry_flow_run(flow_run_id: UUID | str, message: str = "") -> JSON:
