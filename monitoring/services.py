@@ -146,6 +146,20 @@ def open_alert(
     return alert
 
 
+def resolve_cleared_alert(rule: str, subject: str, *, now: datetime, value: float | None = None) -> Alert | None:
+    """The system closes the open alert of this rule and subject, its condition gone (audited; the channels told it
+    fired are told it is over). None when none is open."""
+    alert = Alert.objects.filter(rule=rule, subject=subject, status__in=OPEN_STATUSES).first()
+    if alert is None:
+        return None
+    alert.last_seen = now
+    if value is not None:
+        alert.last_value = value
+    alert.save(update_fields=["last_value", "last_seen"])
+    _close(Actor.system(), alert, "alert.resolve")
+    return alert
+
+
 def apply_observations(observations: list[Observation], now: datetime | None = None) -> list[Alert]:
     """Evaluate each observation against its threshold and apply the decision; returns the alerts notified."""
     now = now or timezone.now()

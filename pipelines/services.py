@@ -14,7 +14,7 @@ from django.utils import timezone
 from monitoring import notify
 from monitoring.figures import percentile
 from monitoring.models import Severity
-from monitoring.services import open_alert
+from monitoring.services import open_alert, resolve_cleared_alert
 from pipelines.models import StreamMetric, StreamRecord
 from pipelines.stream import StreamEntry
 
@@ -99,17 +99,18 @@ def store_metrics(stream: str, start: datetime, end: datetime, figures: list[Sou
 
 
 def alert_on_hot_sources(stream: str, metrics: list[StreamMetric], p95_threshold: float) -> list[str]:
-    """Raise a warning alert (audited as the system, notified) for each source whose p95 is above the threshold;
+    """Raise a warning alert (audited as the system, notified) for each source whose p95 is above the threshold, and
+    resolve the open alert of each source back at or below it (a source with no records in the window is not judged);
     returns the sources alerted (an alert already open for a source is not repeated)."""
     now = timezone.now()
     alerted = []
     for metric in metrics:
+        subject = f"stream:{stream}:{metric.source}"
         if metric.p95 <= p95_threshold:
+            resolve_cleared_alert(STREAM_VALUE_RULE, subject, now=now, value=metric.p95)
             continue
         message = f"Stream {stream}: {metric.source} p95 {metric.p95:g} > {p95_threshold:g} ({metric.count} records)"
-        alert = open_alert(
-            STREAM_VALUE_RULE, f"stream:{stream}:{metric.source}", Severity.WARNING, message, now=now, value=metric.p95
-        )
+        alert = open_alert(STREAM_VALUE_RULE, subject, Severity.WARNING, message, now=now, value=metric.p95)
         if alert is not None:
             notify.notify_alert(alert, now)
             alerted.append(metric.source)

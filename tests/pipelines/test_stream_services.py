@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from controlplane.audit.models import AuditEvent
+from monitoring.models import Alert, AlertStatus
 from pipelines import services
 from pipelines.models import StreamRecord
 from pipelines.stream import StreamEntry
@@ -44,6 +46,22 @@ def test_window_figures_per_source_and_one_alert_per_hot_source():
     metrics = services.store_metrics(STREAM, end - timedelta(hours=6), end, [figures])
     assert services.alert_on_hot_sources(STREAM, metrics, p95_threshold=95) == ["boiler"]
     assert services.alert_on_hot_sources(STREAM, metrics, p95_threshold=95) == []  # already open: not repeated
+
+
+def test_a_hot_source_back_under_the_threshold_has_its_alert_resolved_by_the_system():
+    end = timezone.now()
+    hot, cooled = (
+        services.store_metrics(STREAM, end - timedelta(hours=1), end, [services.SourceFigures("boiler", 10, 1, p95, 1)])
+        for p95 in (120.0, 80.0)
+    )
+    assert services.alert_on_hot_sources(STREAM, hot, p95_threshold=95) == ["boiler"]
+    services.alert_on_hot_sources(STREAM, cooled, p95_threshold=95)
+
+    alert = Alert.objects.get(rule=services.STREAM_VALUE_RULE)
+    assert (alert.status, alert.last_value) == (AlertStatus.RESOLVED, 80.0)
+    resolved = AuditEvent.objects.get(action="alert.resolve", target_id=str(alert.pk))
+    assert resolved.actor_label == "system"
+    assert services.alert_on_hot_sources(STREAM, hot, p95_threshold=95) == ["boiler"]  # hot again: a new alert
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin", "auditor"])
