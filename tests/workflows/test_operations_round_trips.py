@@ -12,6 +12,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from controlplane.audit.models import AuditEvent
 from flows.serve import ETL_DEPLOYMENT
 from tests.prefect_helpers import delete_flow_run_in_prefect
+from tests.workflows.operation_runs import prefect_calls
 from tests.workflows.real_runs import mirrored_deployments
 from workflows import bulk, prefect_api, services
 from workflows.models import FlowRun, FlowRunStateChange, StateType
@@ -58,7 +59,7 @@ def test_cancel_is_one_set_state_and_the_mirror_takes_its_answer(idle_deployment
 
     cancelled = services.cancel_run(operator, run)
 
-    assert prefect_requests == [("POST", f"/flow_runs/{run.prefect_id}/set_state")]
+    assert prefect_calls(prefect_requests) == [("POST", f"/flow_runs/{run.prefect_id}/set_state")]
     in_prefect = prefect_api.read_flow_run(run.prefect_id)
     assert in_prefect["state_type"] == "CANCELLING"
     mirrored = FlowRun.objects.get(pk=run.pk)
@@ -97,7 +98,8 @@ def test_cancel_refused_by_prefect_rereads_the_run_and_says_why(idle_deployment,
     with pytest.raises(services.OperationNotAllowed, match="already finished"):
         services.cancel_run(operator, run)
 
-    assert [method for method, _ in prefect_requests[:2]] == ["POST", "GET"]  # set_state refused, then the re-read
+    # set_state refused, then the re-read
+    assert [method for method, _ in prefect_calls(prefect_requests)[:2]] == ["POST", "GET"]
     assert FlowRun.objects.get(pk=run.pk).state_type == StateType.COMPLETED
     assert AuditEvent.objects.get(action="flow_run.cancel").outcome == "denied"
 
@@ -149,7 +151,7 @@ def test_a_trigger_is_one_prefect_call_and_a_bounded_number_of_queries(
     with django_assert_max_num_queries(statements) as captured:
         run = services.trigger_deployment(operator, deployment, {})
 
-    assert prefect_requests == [("POST", f"/deployments/{deployment.prefect_id}/create_flow_run")]
+    assert prefect_calls(prefect_requests) == [("POST", f"/deployments/{deployment.prefect_id}/create_flow_run")]
     savepoints = [query for query in captured.captured_queries if query["sql"].startswith("SAVEPOINT")]
     assert len(savepoints) == 1  # the durable transaction itself, nested in the test's own: no savepoint inside it
     assert (run.flow_id, run.deployment_id, run.work_pool_id) == (
@@ -169,7 +171,7 @@ def test_a_bulk_cancel_is_one_bulk_set_state_per_batch_and_one_read_of_what_pref
 
     results = bulk.bulk_cancel(operator, [*running, scheduled, finished, deleted])
 
-    assert prefect_requests == [("POST", "/flow_runs/bulk_set_state"), ("POST", "/flow_runs/filter")]
+    assert prefect_calls(prefect_requests) == [("POST", "/flow_runs/bulk_set_state"), ("POST", "/flow_runs/filter")]
     assert [result.ok for result in results] == [True, True, True, True, False, False]
     assert [result.flow_run.state_type for result in results[:4]] == [StateType.CANCELLING] * 3 + [StateType.CANCELLED]
     assert "already finished" in results[4].error and "Not found in Prefect" in results[5].error
