@@ -149,7 +149,8 @@ def _cancel_batch(actor: Actor, runs: list[FlowRun]) -> list[ItemResult]:
     Prefect; bench/RESULTS.md, "Operations"). Runs Prefect refused are then read in one request, to say why."""
     audits = _started(runs, lambda run: start_cancel(actor, run, deferred=True), require_cancel)
     pending = [(audit, run) for audit, run in zip(audits, runs, strict=True) if audit.error is None]
-    answers = _answers_by_id(lambda ids: prefect_api.cancel_flow_runs(ids, cancel_message(actor)), pending)
+    message = cancel_message(actor)
+    answers = _answers_by_id(lambda ids: _cancel_in_one_request(ids, message), pending)
     answered = [(audit, run, result) for audit, run in pending if (result := _item_answer(audit, run, answers))]
     refused = [(audit, run) for audit, run, result in answered if not settled_as(result, CANCEL_DONE_STATES)]
     current = _answers_by_id(_read_runs_by_id, refused) if refused else {}
@@ -165,12 +166,18 @@ def _answers_by_id(ask: Callable[[list[str]], dict[str, Any]], pending: list[tup
     """Prefect's answers for the pending runs by run id, or the error that kept it from answering any of them."""
     try:
         return ask([str(run.prefect_id) for _, run in pending])
+    except prefect_api.PrefectError as exc:
+        return exc
+
+
+def _cancel_in_one_request(ids: list[str], message: str) -> dict[str, Any]:
+    try:
+        return prefect_api.cancel_flow_runs(ids, message)
     except prefect_api.PrefectUnavailable as exc:
         # A request cut off midway may have been applied to some of its runs: say so (repeating it is safe, a
         # repeated transition is refused by Prefect and answered with the state already there).
-        return prefect_api.PrefectUnavailable(f"{exc} (Prefect may have applied it to some of these runs already)")
-    except prefect_api.PrefectError as exc:
-        return exc
+        maybe_applied = f"{exc} (Prefect may have applied it to some of these runs already)"
+        raise prefect_api.PrefectUnavailable(maybe_applied) from exc
 
 
 def _answer_for(run: FlowRun, answers: Answers) -> Any:
