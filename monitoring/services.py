@@ -146,18 +146,19 @@ def open_alert(
     return alert
 
 
-def resolve_cleared_alert(rule: str, subject: str, *, now: datetime, value: float | None = None) -> Alert | None:
+def resolve_cleared_alert(rule: str, subject: str, *, now: datetime, value: float) -> Alert | None:
     """The system closes the open alert of this rule and subject, its condition gone (audited; the channels told it
     fired are told it is over). None when none is open."""
     alert = Alert.objects.filter(rule=rule, subject=subject, status__in=OPEN_STATUSES).first()
-    if alert is None:
-        return None
-    alert.last_seen = now
-    if value is not None:
-        alert.last_value = value
+    if alert is not None:
+        _resolve_by_system(alert, value, now)
+    return alert
+
+
+def _resolve_by_system(alert: Alert, value: float, now: datetime) -> None:
+    alert.last_value, alert.last_seen = value, now
     alert.save(update_fields=["last_value", "last_seen"])
     _close(Actor.system(), alert, "alert.resolve")
-    return alert
 
 
 def apply_observations(observations: list[Observation], now: datetime | None = None) -> list[Alert]:
@@ -203,9 +204,7 @@ def _apply(decision: Decision, obs: Observation, alert: Alert | None, breach: Br
         )  # fmt: skip
     assert alert is not None and obs.value is not None
     if decision.action == Action.RESOLVE:
-        alert.last_value, alert.last_seen = obs.value, now
-        alert.save(update_fields=["last_value", "last_seen"])
-        _close(Actor.system(), alert, "alert.resolve")
+        _resolve_by_system(alert, obs.value, now)
         return alert
     alert.last_value, alert.last_seen = obs.value, now
     alert.peak_value = peak(obs.threshold.comparison, alert.peak_value, obs.value)
